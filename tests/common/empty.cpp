@@ -1,0 +1,1 @@
+// Keeps dsv32testutil non-empty when tests/common has no helpers yet.
