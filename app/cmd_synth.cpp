@@ -1,0 +1,62 @@
+// dsv32 synth: write a synthetic checkpoint in the real Hugging Face layout.
+#include <cstdio>
+#include <memory>
+
+#include "app/args.h"
+#include "app/command.h"
+#include "app/common.h"
+#include "model/error.h"
+#include "model/synth.h"
+
+namespace dsv32::app {
+namespace {
+
+int run(const std::vector<std::string>& args) {
+  SynthOptions o;
+  std::string weights = "fp8", out;
+  int64_t seed = 1;
+  bool config_only = false;
+  ArgParser p("synth",
+              "Write a synthetic DeepSeek checkpoint in the Hugging Face layout: config.json,\n"
+              "sharded safetensors with model.safetensors.index.json, FP8 e4m3 weights with\n"
+              "128x128 weight_scale_inv blocks (or BF16 / FP32). Same seed, same weights.");
+  p.add("--preset", &o.preset, "NAME", "tiny | small | v32 (the real V3.2 shapes)");
+  p.add("--seed", &seed, "S", "random seed");
+  p.add("--weights", &weights, "KIND", "fp8 | bf16 | fp32 (matrices; norms stay fp32)");
+  p.add("--layers", &o.layers, "N", "keep only the first N layers (0: the preset's count)");
+  p.add("--arch", &o.architecture, "NAME", "DeepseekV32ForCausalLM | DeepseekV3ForCausalLM (no indexer)");
+  p.add("--out", &out, "DIR", "output directory", true);
+  p.add_flag("--config-only", &config_only, "write config.json only (e.g. to inspect v32 shapes)");
+  p.epilog("examples:\n  dsv32 synth --preset tiny --seed 1 --weights fp8 --out models/tiny\n"
+           "  dsv32 synth --preset v32 --layers 4 --out /big/disk/v32-4l");
+  if (!p.parse(args)) return 0;
+  if (weights == "fp8") o.weights = SynthWeights::kFp8;
+  else if (weights == "bf16") o.weights = SynthWeights::kBf16;
+  else if (weights == "fp32") o.weights = SynthWeights::kFp32;
+  else fail("--weights: '" + weights + "' is not one of fp8, bf16, fp32");
+  o.seed = uint64_t(seed);
+  if (config_only) {
+    std::string text = synth_config_json(o);
+    if (FILE* f = std::fopen((out + "/config.json").c_str(), "w")) {
+      std::fputs(text.c_str(), f);
+      std::fclose(f);
+    } else {
+      fail(out + "/config.json: cannot write");
+    }
+    return 0;
+  }
+  std::unique_ptr<Progress> bar;  // created at the first callback, when the shard count is known
+  synth_checkpoint(o, out, [&](int64_t done, int64_t total) {
+    if (!bar) bar = std::make_unique<Progress>("synth " + o.preset, total);
+    bar->update(done);
+  });
+  if (bar) bar->finish();
+  std::printf("wrote %s (preset %s, seed %llu, weights %s)\n", out.c_str(), o.preset.c_str(),
+              (unsigned long long)o.seed, weights.c_str());
+  return 0;
+}
+
+const Command kCmd{"synth", "write a synthetic checkpoint (tiny | small | v32) in HF layout", &run};
+
+}  // namespace
+}  // namespace dsv32::app

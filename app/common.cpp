@@ -1,0 +1,81 @@
+#include "app/common.h"
+
+#include <unistd.h>
+
+#include <cstdio>
+#include <ctime>
+#include <fstream>
+#include <iostream>
+#include <sstream>
+
+#include "app/args.h"
+#include "model/error.h"
+
+namespace dsv32::app {
+
+std::string git_commit() {
+#ifdef DSV32_SOURCE_DIR
+  std::string cmd = std::string("git -C '") + DSV32_SOURCE_DIR + "' rev-parse HEAD 2>/dev/null";
+  if (FILE* p = popen(cmd.c_str(), "r")) {
+    char buf[128] = {0};
+    bool ok = std::fgets(buf, sizeof buf, p) != nullptr;
+    pclose(p);
+    std::string s = ok ? buf : "";
+    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
+    if (s.size() == 40) return s;
+  }
+#endif
+  return "unknown";
+}
+
+std::string utc_now() {
+  std::time_t t = std::time(nullptr);
+  char buf[32];
+  std::strftime(buf, sizeof buf, "%Y-%m-%dT%H:%M:%SZ", std::gmtime(&t));
+  return buf;
+}
+
+std::string read_text_file(const std::string& path) {
+  std::stringstream ss;
+  if (path == "-") {
+    ss << std::cin.rdbuf();
+    return ss.str();
+  }
+  std::ifstream f(path, std::ios::binary);
+  if (!f) fail(path + ": cannot open");
+  ss << f.rdbuf();
+  return ss.str();
+}
+
+std::vector<int64_t> read_ids_file(const std::string& path) {
+  std::string text = read_text_file(path);
+  for (char& ch : text)
+    if (ch == '\n' || ch == '\r' || ch == '\t' || ch == ' ') ch = ',';
+  return parse_int_list(text, path);
+}
+
+Progress::Progress(std::string label, int64_t total)
+    : label_(std::move(label)), total_(total), tty_(isatty(2)) {}
+
+void Progress::update(int64_t done, const std::string& extra) {
+  int pct = total_ > 0 ? int(100 * done / total_) : 100;
+  double el = sw_.seconds();
+  // Logs (not a terminal): a line per 10 %, and only once the task has run for 2 s.
+  if (!tty_ && (el < 2.0 || (pct / 10 == last_pct_ / 10 && done != total_))) return;
+  last_pct_ = pct;
+  double eta = done > 0 ? el * double(total_ - done) / double(done) : 0;
+  const int width = 30;
+  int fill = total_ > 0 ? int(width * done / total_) : width;
+  std::fprintf(stderr, "%s%s [%s%s] %lld/%lld %.0fs ETA %.0fs %s%s", tty_ ? "\r" : "", label_.c_str(),
+               std::string(fill, '#').c_str(), std::string(width - fill, ' ').c_str(), (long long)done,
+               (long long)total_, el, eta, extra.c_str(), tty_ ? "\033[K" : "\n");
+  std::fflush(stderr);
+}
+
+void Progress::finish(const std::string& extra) {
+  if (!tty_ && last_pct_ < 0) return;  // short task: no progress was shown, no summary either
+  if (tty_) std::fprintf(stderr, "\r%s done in %.1fs %s\033[K\n", label_.c_str(), sw_.seconds(), extra.c_str());
+  else std::fprintf(stderr, "%s done in %.1fs %s\n", label_.c_str(), sw_.seconds(), extra.c_str());
+}
+
+}  // namespace dsv32::app

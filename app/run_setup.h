@@ -1,0 +1,34 @@
+// The options every model-running subcommand shares (run, ppl, bench, eval): model directory,
+// ids, modes, threads, context capacity, pinned selections; and the loading that follows.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "app/args.h"
+#include "model/model.h"
+
+namespace dsv32::app {
+
+struct RunSetup {
+  std::string model_dir, ids_text, ids_file, attn = "auto", mla = "absorbed", pin_from;
+  int threads = 2;
+  int64_t ctx = 0;
+  std::vector<int64_t> ids;
+  std::shared_ptr<const ModelWeights> weights;
+  std::unique_ptr<Model> model;
+  Pins pins;
+
+  // Registers --model --ids --ids-file --attn --mla --threads --ctx --pin-from.
+  void add_options(ArgParser& p, bool need_ids = true);
+  // Reads ids (from --ids or --ids-file); throws Error for malformed or empty lists.
+  void resolve(const ArgParser& p);
+  // Loads weights, validates ids against the vocabulary, builds the model with capacity
+  // max(ctx, n_positions), and loads pins if --pin-from was given.
+  void load(int64_t n_positions);
+
+ private:
+  bool need_ids_ = true;
+};
+
+}  // namespace dsv32::app

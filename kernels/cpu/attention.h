@@ -1,0 +1,27 @@
+// attend: softmax attention of ONE query over a set of cached positions (the core of both MLA
+// paths, dense and sparse).
+//
+//   q        : fp32 [d_k]
+//   key(t)   = keys   + t·key_stride,   d_k floats      (naive: K cache of one head [192];
+//   value(t) = values + t·value_stride, d_v floats       absorbed: latent row [c_KV ; k_rope])
+//   positions: either the dense causal range [0, n) (index == nullptr) or n explicit positions
+//              (sparse: the indexer's top-k, ascending)
+//   out      : fp32 [d_v] = Σ_t softmax(scale · q·key(t)) · value(t)
+//   probs    : scratch, at least n floats
+//   !! positions are visited in the order given, so a sparse call whose index list is 0..n-1 gives
+//      bit-identical output to the dense call over [0, n).
+#pragma once
+#include <cstdint>
+
+namespace dsv32 {
+
+struct AttendParams {
+  int64_t d_k = 0, d_v = 0;
+  int64_t key_stride = 0, value_stride = 0;
+  float scale = 1.f;
+};
+
+void attend(const AttendParams& p, const float* q, const float* keys, const float* values,
+            const int32_t* index, int64_t n, float* probs, float* out);
+
+}  // namespace dsv32

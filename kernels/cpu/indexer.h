@@ -1,0 +1,26 @@
+// Lightning-indexer scores and top-k selection (SPEC §7.5, §7.6), exact fp32 profile.
+//
+//   indexer_scores: for one query with per-head queries q [H_I, d_I] and head weights w [H_I]
+//     (weights_proj(x)·H_I^-½·d_I^-½), and keys k(u) = keys + u·d_I for u < n:
+//       scores[u] = Σ_j w[j] · ReLU(q[j]·k(u))          (fp32, heads summed in order)
+//   indexer_topk: the positions of the k largest scores among scores[0, n), k_eff = min(k, n),
+//     written ascending to out[0, k_eff); returns k_eff.
+//     !! Ties: score descending, then the LOWER position wins (deterministic; documented in
+//        verify/SCHEMA.md). NaN ranks below −inf.
+#pragma once
+#include <cstdint>
+
+namespace dsv32 {
+
+struct IndexerParams {
+  int64_t n_heads = 0, head_dim = 0;  // H_I, d_I
+  int64_t topk = 0;                   // index_topk
+};
+
+void indexer_scores(const IndexerParams& p, const float* q, const float* w, const float* keys,
+                    int64_t n, float* scores);
+
+// scratch: at least n int32.
+int64_t indexer_topk(const float* scores, int64_t n, int64_t k, int32_t* scratch, int32_t* out);
+
+}  // namespace dsv32

@@ -1,0 +1,344 @@
+// The forward pass driver, MLA (naive and absorbed) and the lightning indexer.
+// Shapes per call: S tokens at absolute positions [P, P+S); E = P + S positions visible at the end.
+#include <cmath>
+#include <cstdio>
+#include <cstring>
+
+#include "kernels/cpu/attention.h"
+#include "kernels/cpu/hadamard.h"
+#include "kernels/cpu/indexer.h"
+#include "kernels/cpu/norm.h"
+#include "model/error.h"
+#include "model/model_impl.h"
+
+namespace dsv32 {
+
+const char* to_string(AttnMode m) { return m == AttnMode::kDense ? "dense" : "sparse"; }
+const char* to_string(MlaMode m) { return m == MlaMode::kNaive ? "naive" : "absorbed"; }
+AttnMode parse_attn_mode(const std::string& s) {
+  if (s == "dense") return AttnMode::kDense;
+  if (s == "sparse") return AttnMode::kSparse;
+  fail("--attn: '" + s + "' is not one of dense, sparse");
+}
+MlaMode parse_mla_mode(const std::string& s) {
+  if (s == "naive") return MlaMode::kNaive;
+  if (s == "absorbed") return MlaMode::kAbsorbed;
+  fail("--mla: '" + s + "' is not one of naive, absorbed");
+}
+
+KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn) {
+  KvBytes k;
+  const int64_t H = c.n_heads;
+  if (mla == MlaMode::kAbsorbed) {
+    k.mla_per_layer = (c.kv_lora_rank + c.qk_rope_head_dim) * 4;
+    k.deployed_mla_per_layer = (c.kv_lora_rank + c.qk_rope_head_dim) * 2;  // bf16 latent + rope
+  } else {
+    k.mla_per_layer = H * (c.qk_head_dim() + c.v_head_dim) * 4;
+    k.deployed_mla_per_layer = H * (c.qk_head_dim() + c.v_head_dim) * 2;   // bf16 K and V
+  }
+  if (attn == AttnMode::kSparse) {
+    k.indexer_per_layer = c.index_head_dim * 4;
+    k.deployed_indexer_per_layer = c.index_head_dim + 4;  // e4m3 key + fp32 scale
+  }
+  k.per_token = (k.mla_per_layer + k.indexer_per_layer) * c.n_layers;
+  k.deployed_per_token = (k.deployed_mla_per_layer + k.deployed_indexer_per_layer) * c.n_layers;
+  return k;
+}
+
+static RopeParams rope_params(const ModelConfig& c) {
+  RopeParams p;
+  p.dim = c.qk_rope_head_dim;
+  p.theta = c.rope_theta;
+  p.factor = c.rope_factor;
+  p.original_seq_len = c.original_seq_len;
+  p.beta_fast = c.beta_fast;
+  p.beta_slow = c.beta_slow;
+  return p;
+}
+
+Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOptions& o)
+    : w(std::move(weights)), c(w->config), opt(o), pool(o.threads), rope(rope_params(c), o.max_ctx) {
+  if (opt.attn == AttnMode::kSparse && !c.has_indexer)
+    fail(c.source + ": architecture " + c.architecture + " has no lightning indexer; use --attn dense");
+  if (opt.max_ctx < 1) fail("context capacity must be at least 1 position");
+  const int64_t T = opt.max_ctx, H = c.n_heads;
+  cache.resize(c.n_layers);
+  for (auto& lc : cache) {
+    if (opt.mla == MlaMode::kAbsorbed) {
+      lc.mla.assign(T * (c.kv_lora_rank + c.qk_rope_head_dim), 0.f);
+    } else {
+      lc.mla.assign(T * H * c.qk_head_dim(), 0.f);
+      lc.v.assign(T * H * c.v_head_dim, 0.f);
+    }
+    if (opt.attn == AttnMode::kSparse) lc.indexer.assign(T * c.index_head_dim, 0.f);
+  }
+  scratch.resize(pool.size());
+  for (auto& s : scratch) {
+    s.probs.resize(T);
+    s.scores.resize(T);
+    s.order.resize(T);
+  }
+}
+
+void Model::Impl::emit(const char* name, int layer, int64_t P, std::vector<int64_t> shape,
+                       const void* data, DType dt, int64_t pad_to, double pad_value) {
+  if (!obs || !*obs) return;
+  TensorEvent e;
+  if (layer >= 0) {
+    char buf[96];
+    std::snprintf(buf, sizeof buf, "layers/%02d/%s", layer, name);
+    e.name = buf;
+  } else {
+    e.name = name;
+  }
+  e.layer = layer;
+  e.pos0 = P;
+  e.shape = std::move(shape);
+  e.dtype = dt;
+  e.data = data;
+  e.pad_to = pad_to;
+  e.pad_value = pad_value;
+  (*obs)(e);
+}
+
+void Model::Impl::emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads,
+                               int64_t width, const float* src, int64_t row_stride, int64_t head_stride) {
+  if (!obs || !*obs) return;
+  ws.emit.resize(rows * heads * width);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < heads; ++h)
+      std::memcpy(&ws.emit[(r * heads + h) * width], src + r * row_stride + h * head_stride, width * 4);
+  if (heads == 1) emit(name, layer, P, {rows, width}, ws.emit.data());
+  else emit(name, layer, P, {rows, heads, width}, ws.emit.data());
+}
+
+// Lightning indexer (SPEC §7, exact profile): q/k projections, RoPE on the rope part (first d_r
+// dims), Hadamard on both, key cache write, then per query the scores over positions 0..t and the
+// top-k selection into ws.topk.
+void Model::Impl::indexer_select(int layer, int64_t S, int64_t P) {
+  const LayerWeights& L = w->layers[layer];
+  const IndexerWeights& I = L.indexer;
+  const int64_t HI = c.index_n_heads, dI = c.index_head_dim, dr = c.qk_rope_head_dim;
+  const int64_t E = P + S, K = c.index_topk;
+  const RopeLayout layout = c.indexer_rope_interleave ? RopeLayout::kInterleaved : RopeLayout::kHalf;
+  auto& ws = this->ws;
+  ws.qi.resize(S * HI * dI);
+  ws.ki.resize(S * dI);
+  ws.wi.resize(S * HI);
+  ws.topk.resize(S * K);
+  ws.topk_n.resize(S);
+
+  linear(pool, ws.cq.data(), S, I.wq_b, ws.qi.data());                      // [S, H_I, d_I]
+  rope_apply(rope, layout, ws.qi.data(), S, HI * dI, HI, dI, P);
+  hadamard_rotate(ws.qi.data(), S * HI, dI);
+  linear(pool, ws.x.data(), S, I.wk, ws.ki.data());                         // [S, d_I]
+  layernorm({S, dI, c.rms_norm_eps}, ws.ki.data(), I.k_norm_w.data(), I.k_norm_b.data(), ws.ki.data());
+  rope_apply(rope, layout, ws.ki.data(), S, dI, 1, dI, P);
+  hadamard_rotate(ws.ki.data(), S, dI);
+  float* kc = cache[layer].indexer.data();
+  std::memcpy(kc + P * dI, ws.ki.data(), S * dI * 4);
+  linear(pool, ws.x.data(), S, I.weights_proj, ws.wi.data());               // [S, H_I]
+  const float wscale = float(1.0 / std::sqrt(double(HI)) / std::sqrt(double(dI)));
+  for (auto& v : ws.wi) v *= wscale;
+  emit("indexer_q", layer, P, {S, HI, dI}, ws.qi.data());
+  emit("indexer_k", layer, P, {S, dI}, ws.ki.data());
+  emit("indexer_weights", layer, P, {S, HI}, ws.wi.data());
+
+  const bool dump_scores = obs && *obs;
+  if (dump_scores) ws.scores_dump.assign(S * E, -INFINITY);
+  const IndexerParams ip{HI, dI, K};
+  const std::vector<int32_t>* pinned =
+      pins && layer < int(pins->indexer_topk.size()) && !pins->indexer_topk[layer].empty()
+          ? &pins->indexer_topk[layer] : nullptr;
+  pool.parallel_for(S, [&](int64_t i0, int64_t i1, int t) {
+    ThreadScratch& sc = scratch[t];
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t s = zigzag(i, S), n = P + s + 1;  // visible positions 0..t
+      indexer_scores(ip, &ws.qi[s * HI * dI], &ws.wi[s * HI], kc, n, sc.scores.data());
+      if (dump_scores) std::memcpy(&ws.scores_dump[s * E], sc.scores.data(), n * 4);
+      int32_t* out = &ws.topk[s * K];
+      if (pinned) {
+        const int32_t* row = pinned->data() + (P + s) * pins->topk_width;
+        int64_t m = 0;
+        for (int64_t j = 0; j < pins->topk_width && m < K; ++j)
+          if (row[j] >= 0 && row[j] < n) out[m++] = row[j];
+        ws.topk_n[s] = m;
+      } else {
+        ws.topk_n[s] = indexer_topk(sc.scores.data(), n, K, sc.order.data(), out);
+      }
+    }
+  });
+  if (dump_scores) {
+    emit("indexer_scores", layer, P, {S, E}, ws.scores_dump.data(), DType::F32,
+         TensorEvent::kPadToContext, -INFINITY);
+    // Pad each row's selection with -1 to index_topk columns for the dump.
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t j = ws.topk_n[s]; j < K; ++j) ws.topk[s * K + j] = -1;
+    emit("indexer_topk", layer, P, {S, K}, ws.topk.data(), DType::I32);
+  }
+}
+
+// MLA (SPEC §6) for S tokens: ws.x [S, D] -> ws.o [S, D]; writes this call's cache rows.
+void Model::Impl::attention_block(int layer, int64_t S, int64_t P) {
+  const LayerWeights& L = w->layers[layer];
+  const int64_t H = c.n_heads, dn = c.qk_nope_head_dim, dr = c.qk_rope_head_dim, dqk = dn + dr;
+  const int64_t dv = c.v_head_dim, rq = c.q_lora_rank, rkv = c.kv_lora_rank, lat = rkv + dr;
+  auto& ws = this->ws;
+  ws.cq.resize(S * rq);
+  ws.q.resize(S * H * dqk);
+  ws.z.resize(S * lat);
+  ws.attn.resize(S * H * dv);
+
+  // Queries: c_Q = RMSNorm(q_a x); q = q_b c_Q viewed [S, H, nope | rope]; RoPE on the rope part.
+  linear(pool, ws.x.data(), S, L.q_a, ws.cq.data());
+  rmsnorm({S, rq, c.rms_norm_eps}, ws.cq.data(), L.q_a_norm.data(), ws.cq.data());
+  emit("q_latent", layer, P, {S, rq}, ws.cq.data());
+  linear(pool, ws.cq.data(), S, L.q_b, ws.q.data());
+  rope_apply(rope, RopeLayout::kInterleaved, ws.q.data() + dn, S, H * dqk, H, dqk, P);
+  emit_strided("q_nope", layer, P, S, H, dn, ws.q.data(), H * dqk, dqk);
+  emit_strided("q_rope", layer, P, S, H, dr, ws.q.data() + dn, H * dqk, dqk);
+
+  // Keys: z = kv_a x = [c_raw ; k_rope_raw]; c_KV = RMSNorm(c_raw); RoPE on k_rope. The row
+  // [c_KV ; k_rope] is exactly the absorbed cache entry.
+  linear(pool, ws.x.data(), S, L.kv_a, ws.z.data());
+  for (int64_t s = 0; s < S; ++s)  // rows have stride r_kv + d_r: normalise the latent part of each
+    rmsnorm({1, rkv, c.rms_norm_eps}, &ws.z[s * lat], L.kv_a_norm.data(), &ws.z[s * lat]);
+  rope_apply(rope, RopeLayout::kInterleaved, ws.z.data() + rkv, S, lat, 1, dr, P);
+  emit_strided("kv_latent", layer, P, S, 1, rkv, ws.z.data(), lat, 0);
+  emit_strided("k_rope", layer, P, S, 1, dr, ws.z.data() + rkv, lat, 0);
+
+  LayerCache& lc = cache[layer];
+  if (opt.mla == MlaMode::kAbsorbed) {
+    std::memcpy(&lc.mla[P * lat], ws.z.data(), S * lat * 4);
+  } else {
+    // Up-project this call's latents to per-head K (nope part) and V; the shared k_rope is copied
+    // into every head's K row.
+    ws.kvb.resize(S * H * (dn + dv));
+    linear(pool, ws.z.data(), S, lat, L.kv_b, ws.kvb.data(), H * (dn + dv));
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t h = 0; h < H; ++h) {
+        const float* src = &ws.kvb[(s * H + h) * (dn + dv)];
+        float* k = &lc.mla[((P + s) * H + h) * dqk];
+        std::memcpy(k, src, dn * 4);
+        std::memcpy(k + dn, &ws.z[s * lat + rkv], dr * 4);
+        std::memcpy(&lc.v[((P + s) * H + h) * dv], src + dn, dv * 4);
+      }
+  }
+
+  const bool sparse = opt.attn == AttnMode::kSparse;
+  if (sparse) indexer_select(layer, S, P);
+
+  const float scale = float(c.softmax_scale());
+  if (opt.mla == MlaMode::kNaive) {
+    const AttendParams ap{dqk, dv, H * dqk, H * dv, scale};
+    pool.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t s = zigzag(i / H, S), h = i % H;
+        const int32_t* idx = sparse ? &ws.topk[s * c.index_topk] : nullptr;
+        const int64_t n = sparse ? ws.topk_n[s] : P + s + 1;
+        attend(ap, &ws.q[(s * H + h) * dqk], lc.mla.data() + h * dqk, lc.v.data() + h * dv, idx, n,
+               scratch[t].probs.data(), &ws.attn[(s * H + h) * dv]);
+      }
+    });
+  } else {
+    // Absorbed queries [W_UKᵀ q_nope ; q_rope] per head: [S, H, r_kv + d_r].
+    ws.qa.resize(S * H * lat);
+    ws.lat_o.resize(S * H * rkv);
+    for (int64_t h = 0; h < H; ++h)
+      linear(pool, ws.q.data() + h * dqk, S, H * dqk, L.wuk_t_head(int(h)), ws.qa.data() + h * lat, H * lat);
+    for (int64_t s = 0; s < S; ++s)
+      for (int64_t h = 0; h < H; ++h)
+        std::memcpy(&ws.qa[(s * H + h) * lat + rkv], &ws.q[(s * H + h) * dqk + dn], dr * 4);
+    const AttendParams ap{lat, rkv, lat, lat, scale};
+    pool.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t s = zigzag(i / H, S), h = i % H;
+        const int32_t* idx = sparse ? &ws.topk[s * c.index_topk] : nullptr;
+        const int64_t n = sparse ? ws.topk_n[s] : P + s + 1;
+        attend(ap, &ws.qa[(s * H + h) * lat], lc.mla.data(), lc.mla.data(), idx, n,
+               scratch[t].probs.data(), &ws.lat_o[(s * H + h) * rkv]);
+      }
+    });
+    // Output per head through W_UV: attn[s, h, :] = W_UV[h] õ[s, h, :].
+    for (int64_t h = 0; h < H; ++h)
+      linear(pool, ws.lat_o.data() + h * rkv, S, H * rkv, L.wuv_head(int(h), c), ws.attn.data() + h * dv, H * dv);
+  }
+  emit("attn_out", layer, P, {S, H, dv}, ws.attn.data());
+  linear(pool, ws.attn.data(), S, L.o, ws.o.data());
+  emit("o_proj", layer, P, {S, c.hidden_size}, ws.o.data());
+}
+
+void Model::Impl::forward(const int32_t* ids, int64_t S, int64_t P, float* logits) {
+  const int64_t D = c.hidden_size, V = c.vocab_size;
+  if (S <= 0) return;
+  if (P < 0 || P > filled)
+    fail("forward: start position " + std::to_string(P) + " leaves a gap (cache holds positions 0.." +
+         std::to_string(filled) + ")");
+  if (P + S > opt.max_ctx)
+    fail("forward: positions up to " + std::to_string(P + S) + " exceed the context capacity " +
+         std::to_string(opt.max_ctx));
+  for (int64_t s = 0; s < S; ++s)
+    if (ids[s] < 0 || ids[s] >= V)
+      fail("token id " + std::to_string(ids[s]) + " at position " + std::to_string(P + s) +
+           " is out of range [0, " + std::to_string(V) + ")");
+  ws.h.resize(S * D);
+  ws.x.resize(S * D);
+  ws.o.resize(S * D);
+  for (int64_t s = 0; s < S; ++s) w->embed.row_to_f32(ids[s], 0, D, &ws.h[s * D]);
+  emit("embed", -1, P, {S, D}, ws.h.data());
+
+  for (int l = 0; l < c.n_layers; ++l) {
+    const LayerWeights& L = w->layers[l];
+    rmsnorm({S, D, c.rms_norm_eps}, ws.h.data(), L.attn_norm.data(), ws.x.data());
+    emit("attn_norm", l, P, {S, D}, ws.x.data());
+    attention_block(l, S, P);
+    for (int64_t i = 0; i < S * D; ++i) ws.h[i] += ws.o[i];
+    rmsnorm({S, D, c.rms_norm_eps}, ws.h.data(), L.ffn_norm.data(), ws.x.data());
+    emit("ffn_norm", l, P, {S, D}, ws.x.data());
+    ffn_block(l, S, P);
+    for (int64_t i = 0; i < S * D; ++i) ws.h[i] += ws.ffn[i];
+    emit("residual", l, P, {S, D}, ws.h.data());
+  }
+  filled = P + S;
+
+  rmsnorm({S, D, c.rms_norm_eps}, ws.h.data(), w->final_norm.data(), ws.x.data());
+  emit("final_norm", -1, P, {S, D}, ws.x.data());
+  const bool observed = obs && *obs;
+  if (!logits && !observed) return;
+  float* out = logits;
+  if (!out) {
+    ws.logits.resize(S * V);
+    out = ws.logits.data();
+  }
+  linear(pool, ws.x.data(), S, w->lm_head, out);
+  emit("logits", -1, P, {S, V}, out);
+}
+
+Model::Model(std::shared_ptr<const ModelWeights> weights, const ModelOptions& opt)
+    : impl_(std::make_unique<Impl>(std::move(weights), opt)) {}
+Model::~Model() = default;
+const ModelConfig& Model::config() const { return impl_->c; }
+const ModelOptions& Model::options() const { return impl_->opt; }
+const ModelWeights& Model::weights() const { return *impl_->w; }
+int64_t Model::filled() const { return impl_->filled; }
+void Model::set_pins(const Pins* pins) { impl_->pins = pins; }
+
+void Model::forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs) {
+  impl_->obs = obs;
+  impl_->forward(ids, n, pos, logits);
+  impl_->obs = nullptr;
+}
+
+int64_t Model::mla_cache_row_floats() const {
+  const ModelConfig& c = impl_->c;
+  return impl_->opt.mla == MlaMode::kAbsorbed ? c.kv_lora_rank + c.qk_rope_head_dim
+                                               : c.n_heads * c.qk_head_dim();
+}
+float* Model::mla_cache_row(int layer, int64_t pos) {
+  return impl_->cache.at(layer).mla.data() + pos * mla_cache_row_floats();
+}
+float* Model::indexer_cache_row(int layer, int64_t pos) {
+  return impl_->cache.at(layer).indexer.data() + pos * impl_->c.index_head_dim;
+}
+
+}  // namespace dsv32

@@ -1,0 +1,89 @@
+// Model: the DeepSeek V3.2 forward pass on CPU, four ways (SPEC §5–§9):
+//   attention  dense  — every causal position
+//              sparse — DeepSeek Sparse Attention: the lightning indexer scores every visible
+//                       position and attention runs over the top-k only (a gather, O(k) per query)
+//   MLA        naive    — per-head K = [W_UK c_KV ; k_rope] and V = W_UV c_KV materialised and cached
+//              absorbed — only [c_KV ; k_rope] cached; W_UK folded into the query, W_UV into the output
+// Numerics: the exact fp32 profile (SPEC §13.2(c)): fp32 activations and accumulation, weights
+// dequantized on the fly, no activation quantization, fp32 scores and softmax.
+//
+// Usage: Model m(load_weights(dir), {AttnMode::kSparse, MlaMode::kAbsorbed, /*max_ctx=*/4096, 2});
+//        m.forward(ids, 64, /*pos=*/0, logits);      // prefill 64 tokens
+//        m.forward(ids + 64, 1, 64, logits + 64*V);  // decode one
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "model/observer.h"
+#include "model/weights.h"
+
+namespace dsv32 {
+
+enum class AttnMode { kDense, kSparse };
+enum class MlaMode { kNaive, kAbsorbed };
+const char* to_string(AttnMode m);
+const char* to_string(MlaMode m);
+AttnMode parse_attn_mode(const std::string& s);  // "dense" | "sparse", else Error
+MlaMode parse_mla_mode(const std::string& s);    // "naive" | "absorbed", else Error
+
+struct ModelOptions {
+  AttnMode attn = AttnMode::kDense;
+  MlaMode mla = MlaMode::kAbsorbed;
+  int64_t max_ctx = 4096;  // cache capacity in positions
+  int threads = 1;
+};
+
+// KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official
+// inference code stores it (REF-1: bf16 latent + bf16 rope, FP8 indexer key + fp32 scale; naive
+// per-head K/V in bf16 as HF transformers caches them). SPEC §6.5, §7.7.
+struct KvBytes {
+  int64_t mla_per_layer = 0;       // this harness, per token per layer
+  int64_t indexer_per_layer = 0;   // this harness (0 in dense mode)
+  int64_t deployed_mla_per_layer = 0, deployed_indexer_per_layer = 0;
+  int64_t per_token = 0;           // this harness, all layers
+  int64_t deployed_per_token = 0;  // deployed representation, all layers
+};
+KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn);
+
+// Discrete selections taken from a reference dump instead of computed (dsv32 run --pin-from):
+// rows are absolute positions; -1 entries are padding. Empty vectors mean "not pinned".
+struct Pins {
+  int64_t topk_width = 0;                         // columns of indexer_topk rows
+  std::vector<std::vector<int32_t>> indexer_topk; // [layer] -> [positions x topk_width]
+  int64_t experts_width = 0;
+  std::vector<std::vector<int32_t>> expert_ids;   // [layer] -> [positions x experts_width]
+};
+
+class Model {
+ public:
+  Model(std::shared_ptr<const ModelWeights> weights, const ModelOptions& opt);
+  ~Model();
+  Model(const Model&) = delete;
+  Model& operator=(const Model&) = delete;
+
+  const ModelConfig& config() const;
+  const ModelOptions& options() const;
+  const ModelWeights& weights() const;
+
+  // Runs tokens ids[0, n) at absolute positions [pos, pos + n). Needs pos <= filled() (the cache
+  // holds every earlier position) and pos + n <= max_ctx. logits: [n, vocab] or nullptr.
+  // Throws Error for out-of-range ids or positions.
+  void forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs = nullptr);
+  int64_t filled() const;  // positions [0, filled) are cached
+
+  void set_pins(const Pins* pins);  // nullptr: compute selections (default)
+
+  // Cache rows, for tests that perturb one position. Absorbed: [r_kv + d_r] latent row; naive:
+  // the per-head K row [H, d_qk]. indexer_cache_row: [d_I] (sparse mode only).
+  float* mla_cache_row(int layer, int64_t pos);
+  int64_t mla_cache_row_floats() const;
+  float* indexer_cache_row(int layer, int64_t pos);
+
+  struct Impl;
+ private:
+  std::unique_ptr<Impl> impl_;
+};
+
+}  // namespace dsv32

@@ -1,0 +1,34 @@
+// Synthetic checkpoints in the real Hugging Face layout (config.json, sharded safetensors with
+// model.safetensors.index.json, FP8 e4m3 weights with 128x128 weight_scale_inv blocks), so every
+// loader path a real DeepSeek checkpoint takes is exercised on a model that fits a laptop.
+//
+// Presets: tiny  (seconds on 2 cores; hidden 256, 4 layers of which 1 dense, 16 experts top-4 in
+//                 4 groups keeping 2, 8 heads, index_topk 64, the real vocab 129280)
+//          small (~0.5 B parameters, for benchmarks)
+//          v32   (the real DeepSeek V3.2 shapes; --layers N keeps the first N layers)
+#pragma once
+#include <cstdint>
+#include <functional>
+#include <string>
+
+#include "model/config.h"
+
+namespace dsv32 {
+
+enum class SynthWeights { kFp8, kBf16, kFp32 };
+
+struct SynthOptions {
+  std::string preset = "tiny";
+  uint64_t seed = 1;
+  SynthWeights weights = SynthWeights::kFp8;
+  int layers = 0;               // 0: the preset's own count
+  std::string architecture = "DeepseekV32ForCausalLM";  // or DeepseekV3ForCausalLM (no indexer)
+};
+
+// The config.json text of a preset (throws Error for an unknown preset).
+std::string synth_config_json(const SynthOptions& opt);
+// Writes the checkpoint into out_dir (created if needed). progress(done, total) is called per tensor.
+void synth_checkpoint(const SynthOptions& opt, const std::string& out_dir,
+                      const std::function<void(int64_t, int64_t)>& progress = {});
+
+}  // namespace dsv32

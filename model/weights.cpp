@@ -1,0 +1,142 @@
+#include "model/weights.h"
+
+#include <map>
+
+#include "model/error.h"
+
+namespace dsv32 {
+
+Weight LayerWeights::wuk_t_head(int h) const {
+  // wuk_t is [H, r_kv, d_n] with r_kv = kv_b.cols and d_n = wuk_cols.
+  Weight w;
+  w.dtype = DType::F32;
+  w.rows = kv_b.cols;
+  w.cols = wuk_cols;
+  w.data = wuk_t.data() + int64_t(h) * w.rows * w.cols;
+  return w;
+}
+
+Weight LayerWeights::wuv_head(int h, const ModelConfig& c) const {
+  return kv_b.rows_slice(int64_t(h) * (c.qk_nope_head_dim + c.v_head_dim) + c.qk_nope_head_dim, c.v_head_dim);
+}
+
+namespace {
+
+class Loader {
+ public:
+  Loader(ModelWeights& mw) : mw_(mw), ck_(*mw.checkpoint), c_(mw.config) {}
+
+  // A matrix [rows, cols]; F8 needs its "<name>_scale_inv" sibling of the block-grid shape.
+  Weight matrix(const std::string& name, int64_t rows, int64_t cols) {
+    const TensorInfo& t = ck_.get(name, {rows, cols}, {DType::F8_E4M3, DType::BF16, DType::F16, DType::F32});
+    Weight w;
+    w.dtype = t.dtype;
+    w.rows = rows;
+    w.cols = cols;
+    w.data = t.data;
+    w.block = c_.quant_block;
+    if (t.dtype == DType::F8_E4M3) {
+      int64_t B = c_.quant_block;
+      std::string sname = name + "_scale_inv";
+      if (!ck_.has(sname)) fail(t.file + ": tensor '" + name + "' is F8_E4M3 but '" + sname + "' is missing");
+      const TensorInfo& s = ck_.get(sname, {(rows + B - 1) / B, (cols + B - 1) / B}, {DType::F32});
+      w.scale = reinterpret_cast<const float*>(s.data);
+      w.scale_cols = (cols + B - 1) / B;
+    }
+    mw_.weight_bytes += w.bytes();
+    ++dtype_count_[dtype_name(t.dtype)];
+    return w;
+  }
+
+  std::vector<float> vector(const std::string& name, int64_t n) {
+    const TensorInfo& t = ck_.get(name, {n}, {DType::F32, DType::BF16, DType::F16});
+    std::vector<float> v(n);
+    for (int64_t i = 0; i < n; ++i) v[i] = load_as_f32(t.dtype, t.data, i);
+    return v;
+  }
+
+  MlpWeights mlp(const std::string& p, int64_t inter) {
+    MlpWeights m;
+    m.gate = matrix(p + "gate_proj.weight", inter, c_.hidden_size);
+    m.up = matrix(p + "up_proj.weight", inter, c_.hidden_size);
+    m.down = matrix(p + "down_proj.weight", c_.hidden_size, inter);
+    return m;
+  }
+
+  void layer(int i, LayerWeights& L) {
+    const ModelConfig& c = c_;
+    const std::string p = "model.layers." + std::to_string(i) + ".";
+    const int64_t D = c.hidden_size, H = c.n_heads, dqk = c.qk_head_dim();
+    L.attn_norm = vector(p + "input_layernorm.weight", D);
+    L.q_a = matrix(p + "self_attn.q_a_proj.weight", c.q_lora_rank, D);
+    L.q_a_norm = vector(p + "self_attn.q_a_layernorm.weight", c.q_lora_rank);
+    L.q_b = matrix(p + "self_attn.q_b_proj.weight", H * dqk, c.q_lora_rank);
+    L.kv_a = matrix(p + "self_attn.kv_a_proj_with_mqa.weight", c.kv_lora_rank + c.qk_rope_head_dim, D);
+    L.kv_a_norm = vector(p + "self_attn.kv_a_layernorm.weight", c.kv_lora_rank);
+    L.kv_b = matrix(p + "self_attn.kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
+    L.o = matrix(p + "self_attn.o_proj.weight", D, H * c.v_head_dim);
+    // W_UKᵀ[h][c][d] = kv_b[h·(d_n+d_v) + d][c]
+    const int64_t dn = c.qk_nope_head_dim, rkv = c.kv_lora_rank;
+    L.wuk_t.resize(H * rkv * dn);
+    L.wuk_cols = dn;
+    std::vector<float> row(rkv);
+    for (int64_t h = 0; h < H; ++h)
+      for (int64_t d = 0; d < dn; ++d) {
+        L.kv_b.row_to_f32(h * (dn + c.v_head_dim) + d, 0, rkv, row.data());
+        for (int64_t cc = 0; cc < rkv; ++cc) L.wuk_t[(h * rkv + cc) * dn + d] = row[cc];
+      }
+    L.has_indexer = c.has_indexer;
+    if (c.has_indexer) {
+      const std::string q = p + "self_attn.indexer.";
+      L.indexer.wq_b = matrix(q + "wq_b.weight", c.index_n_heads * c.index_head_dim, c.q_lora_rank);
+      L.indexer.wk = matrix(q + "wk.weight", c.index_head_dim, D);
+      L.indexer.weights_proj = matrix(q + "weights_proj.weight", c.index_n_heads, D);
+      L.indexer.k_norm_w = vector(q + "k_norm.weight", c.index_head_dim);
+      L.indexer.k_norm_b = vector(q + "k_norm.bias", c.index_head_dim);
+    }
+    L.ffn_norm = vector(p + "post_attention_layernorm.weight", D);
+    L.is_moe = c.is_moe_layer(i);
+    if (!L.is_moe) {
+      L.mlp = mlp(p + "mlp.", c.intermediate_size);
+      return;
+    }
+    L.router = matrix(p + "mlp.gate.weight", c.n_routed_experts, D);
+    if (c.has_score_bias) L.router_bias = vector(p + "mlp.gate.e_score_correction_bias", c.n_routed_experts);
+    L.experts.resize(c.n_routed_experts);
+    for (int e = 0; e < c.n_routed_experts; ++e)
+      L.experts[e] = mlp(p + "mlp.experts." + std::to_string(e) + ".", c.moe_intermediate_size);
+    L.has_shared = c.n_shared_experts > 0;
+    if (L.has_shared) L.shared = mlp(p + "mlp.shared_experts.", c.moe_intermediate_size * c.n_shared_experts);
+  }
+
+  std::string summary() const {
+    std::string s;
+    for (auto& [k, v] : dtype_count_) s += (s.empty() ? "" : ", ") + k + " x " + std::to_string(v);
+    return s;
+  }
+
+ private:
+  ModelWeights& mw_;
+  const Checkpoint& ck_;
+  const ModelConfig& c_;
+  std::map<std::string, int> dtype_count_;
+};
+
+}  // namespace
+
+std::shared_ptr<const ModelWeights> load_weights(const std::string& dir) {
+  auto mw = std::make_shared<ModelWeights>();
+  mw->config = load_config(dir + "/config.json");
+  mw->checkpoint = std::make_unique<Checkpoint>(dir);
+  const ModelConfig& c = mw->config;
+  Loader ld(*mw);
+  mw->embed = ld.matrix("model.embed_tokens.weight", c.vocab_size, c.hidden_size);
+  mw->layers.resize(c.n_layers);
+  for (int i = 0; i < c.n_layers; ++i) ld.layer(i, mw->layers[i]);
+  mw->final_norm = ld.vector("model.norm.weight", c.hidden_size);
+  mw->lm_head = ld.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
+  mw->dtype_summary = ld.summary();
+  return mw;
+}
+
+}  // namespace dsv32

@@ -1,0 +1,72 @@
+// ModelWeights: every tensor the forward pass uses, as zero-copy views into the memory-mapped
+// checkpoint (SPEC §2.2 names, HF layout), validated for presence, shape and dtype at load.
+//
+// Matrices stay in their checkpoint dtype (F8 with weight_scale_inv, BF16, F16 or F32) and are
+// dequantized on the fly by kernels/cpu/linear. Vectors (norm weights, biases; a few KB per
+// layer) are converted to fp32 copies. The one derived matrix is W_UKᵀ for absorbed MLA, built
+// once at load in fp32 (H·r_kv·d_n floats per layer: 32 MiB at V3.2 shapes, ~0.3 % of the FP8
+// checkpoint) because a per-head transpose of 128×128-block scales is not block-aligned in general.
+// The MTP layer (model.layers.<num_hidden_layers>) is never read.
+#pragma once
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/linear.h"
+#include "model/config.h"
+#include "model/safetensors.h"
+
+namespace dsv32 {
+
+struct IndexerWeights {
+  Weight wq_b;                     // [H_I·d_I, r_q]   rows per head: rope part first
+  Weight wk;                       // [d_I, D]
+  Weight weights_proj;             // [H_I, D]
+  std::vector<float> k_norm_w, k_norm_b;  // [d_I]
+};
+
+struct MlpWeights {                // SwiGLU: down(silu(gate x) ⊙ up x)
+  Weight gate, up;                 // [I, D]
+  Weight down;                     // [D, I]
+};
+
+struct LayerWeights {
+  std::vector<float> attn_norm;    // [D]
+  Weight q_a;                      // [r_q, D]
+  std::vector<float> q_a_norm;     // [r_q]
+  Weight q_b;                      // [H·d_qk, r_q]  per head: nope (d_n) then rope (d_r)
+  Weight kv_a;                     // [r_kv + d_r, D] latent then rope
+  std::vector<float> kv_a_norm;    // [r_kv]
+  Weight kv_b;                     // [H·(d_n + d_v), r_kv] per head: W_UK (d_n rows) then W_UV (d_v rows)
+  Weight o;                        // [D, H·d_v]
+  std::vector<float> wuk_t;        // [H, r_kv, d_n] W_UKᵀ per head (fp32, absorbed MLA)
+  int64_t wuk_cols = 0;            // d_n
+  Weight wuk_t_head(int h) const;  // [r_kv, d_n] view of wuk_t
+  Weight wuv_head(int h, const ModelConfig& c) const;  // [d_v, r_kv] view of kv_b rows
+  bool has_indexer = false;
+  IndexerWeights indexer;
+  std::vector<float> ffn_norm;     // [D]
+  bool is_moe = false;
+  MlpWeights mlp;                  // dense layers
+  Weight router;                   // [E, D]
+  std::vector<float> router_bias;  // [E] e_score_correction_bias (empty if none)
+  std::vector<MlpWeights> experts; // E x (I_moe)
+  MlpWeights shared;               // width I_moe · n_shared_experts (absent if 0 shared)
+  bool has_shared = false;
+};
+
+struct ModelWeights {
+  ModelConfig config;
+  std::unique_ptr<Checkpoint> checkpoint;  // owns the memory maps the views point into
+  Weight embed;                            // [V, D]
+  std::vector<LayerWeights> layers;
+  std::vector<float> final_norm;           // [D]
+  Weight lm_head;                          // [V, D]
+  int64_t weight_bytes = 0;                // bytes of all matrices as stored (for GB/s)
+  std::string dtype_summary;               // e.g. "F8_E4M3 x 42, BF16 x 3, F32 x 17"
+};
+
+// Loads <dir>/config.json and the safetensors; throws Error naming the file and tensor.
+std::shared_ptr<const ModelWeights> load_weights(const std::string& dir);
+
+}  // namespace dsv32

@@ -1,1 +1,0 @@
-// Keeps dsv32testutil non-empty when tests/common has no helpers yet.
