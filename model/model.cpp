@@ -118,7 +118,7 @@ void Model::Impl::emit_strided(const char* name, int layer, int64_t P, int64_t r
 void Model::Impl::indexer_select(int layer, int64_t S, int64_t P) {
   const LayerWeights& L = w->layers[layer];
   const IndexerWeights& I = L.indexer;
-  const int64_t HI = c.index_n_heads, dI = c.index_head_dim, dr = c.qk_rope_head_dim;
+  const int64_t HI = c.index_n_heads, dI = c.index_head_dim;
   const int64_t E = P + S, K = c.index_topk;
   const RopeLayout layout = c.indexer_rope_interleave ? RopeLayout::kInterleaved : RopeLayout::kHalf;
   auto& ws = this->ws;
