@@ -268,7 +268,7 @@ void Model::Impl::attention_block(int layer, int64_t S, int64_t P) {
   emit("o_proj", layer, P, {S, c.hidden_size}, ws.o.data());
 }
 
-void Model::Impl::forward(const int32_t* ids, int64_t S, int64_t P, float* logits) {
+void Model::Impl::forward(const int32_t* ids, int64_t S, int64_t P, float* logits, int64_t logits_from) {
   const int64_t D = c.hidden_size, V = c.vocab_size;
   if (S <= 0) return;
   if (P < 0 || P > filled)
@@ -305,13 +305,17 @@ void Model::Impl::forward(const int32_t* ids, int64_t S, int64_t P, float* logit
   emit("final_norm", -1, P, {S, D}, ws.x.data());
   const bool observed = obs && *obs;
   if (!logits && !observed) return;
+  if (logits_from < 0 || logits_from > S) fail("forward: logits_from out of range");
+  const int64_t first = observed ? 0 : logits_from;  // dumps record every position
   float* out = logits;
-  if (!out) {
+  if (!out || observed) {
     ws.logits.resize(S * V);
     out = ws.logits.data();
   }
-  linear(pool, ws.x.data(), S, w->lm_head, out);
+  linear(pool, ws.x.data() + first * D, S - first, w->lm_head, out);
   emit("logits", -1, P, {S, V}, out);
+  if (logits && out != logits)
+    std::memcpy(logits, out + (logits_from - first) * V, (S - logits_from) * V * sizeof(float));
 }
 
 Model::Model(std::shared_ptr<const ModelWeights> weights, const ModelOptions& opt)
@@ -323,9 +327,10 @@ const ModelWeights& Model::weights() const { return *impl_->w; }
 int64_t Model::filled() const { return impl_->filled; }
 void Model::set_pins(const Pins* pins) { impl_->pins = pins; }
 
-void Model::forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs) {
+void Model::forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs,
+                    int64_t logits_from) {
   impl_->obs = obs;
-  impl_->forward(ids, n, pos, logits);
+  impl_->forward(ids, n, pos, logits, logits_from);
   impl_->obs = nullptr;
 }
 

@@ -68,9 +68,11 @@ class Model {
   const ModelWeights& weights() const;
 
   // Runs tokens ids[0, n) at absolute positions [pos, pos + n). Needs pos <= filled() (the cache
-  // holds every earlier position) and pos + n <= max_ctx. logits: [n, vocab] or nullptr.
+  // holds every earlier position) and pos + n <= max_ctx. logits: [n - logits_from, vocab] for
+  // rows [logits_from, n) (perplexity scores only part of a chunk), or nullptr.
   // Throws Error for out-of-range ids or positions.
-  void forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs = nullptr);
+  void forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, const Observer* obs = nullptr,
+               int64_t logits_from = 0);
   int64_t filled() const;  // positions [0, filled) are cached
 
   void set_pins(const Pins* pins);  // nullptr: compute selections (default)

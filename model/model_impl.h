@@ -51,7 +51,7 @@ struct Model::Impl {
   const Observer* obs = nullptr;
 
   Impl(std::shared_ptr<const ModelWeights> weights, const ModelOptions& o);
-  void forward(const int32_t* ids, int64_t S, int64_t P, float* logits);
+  void forward(const int32_t* ids, int64_t S, int64_t P, float* logits, int64_t logits_from);
   void attention_block(int layer, int64_t S, int64_t P);   // x -> ws.o   (model.cpp)
   void indexer_select(int layer, int64_t S, int64_t P);    // fills ws.topk (model.cpp)
   void ffn_block(int layer, int64_t S, int64_t P);         // x -> ws.ffn  (ffn.cpp)

@@ -1,0 +1,218 @@
+#include "verify/logits_store.h"
+
+#include <cmath>
+
+#include "model/error.h"
+#include "verify/h5.h"
+
+namespace dsv32 {
+
+namespace {
+
+const char* kGroup = "/kl_base";
+
+// An extendible dataset of `cols` columns (cols = 0: 1-D), appended in row blocks.
+struct Column {
+  std::string name;
+  hid_t type;
+  int64_t cols;
+};
+
+h5::Id open_or_create(hid_t group, const Column& c, bool create, const std::string& where) {
+  if (!create) return h5::Id(h5::check(H5Dopen2(group, c.name.c_str(), H5P_DEFAULT), where + c.name + ": open"), H5Dclose);
+  int rank = c.cols ? 2 : 1;
+  hsize_t dims[2] = {0, hsize_t(c.cols)}, maxd[2] = {H5S_UNLIMITED, hsize_t(c.cols)};
+  hsize_t chunk[2] = {hsize_t(c.cols ? std::max<int64_t>(1, std::min<int64_t>(256, (1 << 20) / (4 * c.cols))) : 4096),
+                      hsize_t(c.cols)};
+  h5::Id space(h5::check(H5Screate_simple(rank, dims, maxd), where + "dataspace"), H5Sclose);
+  h5::Id dcpl(h5::check(H5Pcreate(H5P_DATASET_CREATE), where + "plist"), H5Pclose);
+  h5::check_status(H5Pset_chunk(dcpl, rank, chunk), where + "chunk");
+  h5::check_status(H5Pset_deflate(dcpl, 4), where + "deflate");
+  return h5::Id(h5::check(H5Dcreate2(group, c.name.c_str(), c.type, space, H5P_DEFAULT, dcpl, H5P_DEFAULT),
+                          where + c.name + ": create"), H5Dclose);
+}
+
+int64_t dataset_rows(hid_t ds) {
+  h5::Id sp(H5Dget_space(ds), H5Sclose);
+  hsize_t dims[2] = {0, 0};
+  H5Sget_simple_extent_dims(sp, dims, nullptr);
+  return int64_t(dims[0]);
+}
+
+void append_rows(hid_t ds, hid_t type, int64_t cols, int64_t n, const void* data, const std::string& where) {
+  if (n == 0) return;
+  int rank = cols ? 2 : 1;
+  int64_t old = dataset_rows(ds);
+  hsize_t dims[2] = {hsize_t(old + n), hsize_t(cols)};
+  h5::check_status(H5Dset_extent(ds, dims), where + "extend");
+  h5::Id fs(H5Dget_space(ds), H5Sclose);
+  hsize_t start[2] = {hsize_t(old), 0}, count[2] = {hsize_t(n), hsize_t(cols)};
+  h5::check_status(H5Sselect_hyperslab(fs, H5S_SELECT_SET, start, nullptr, count, nullptr), where + "select");
+  h5::Id ms(H5Screate_simple(rank, count, nullptr), H5Sclose);
+  h5::check_status(H5Dwrite(ds, type, ms, fs, H5P_DEFAULT, data), where + "write");
+}
+
+template <class T>
+std::vector<T> read_all(hid_t ds, hid_t type, const std::string& where) {
+  h5::Id sp(H5Dget_space(ds), H5Sclose);
+  hssize_t n = H5Sget_simple_extent_npoints(sp);
+  std::vector<T> v(size_t(std::max<hssize_t>(n, 0)));
+  if (n > 0) h5::check_status(H5Dread(ds, type, H5S_ALL, H5S_ALL, H5P_DEFAULT, v.data()), where + "read");
+  return v;
+}
+
+}  // namespace
+
+struct LogitsStoreWriter::Impl {
+  std::string path;
+  LogitsStoreInfo info;
+  h5::Id file, group;
+  h5::Id ids, logp, rest, target, target_logp, argmax;
+  bool full = false;
+};
+
+LogitsStoreWriter::LogitsStoreWriter(const std::string& path, const LogitsStoreInfo& info, bool resume,
+                                     int64_t keep_rows)
+    : impl_(std::make_unique<Impl>()) {
+  h5::quiet();
+  Impl& m = *impl_;
+  m.path = path;
+  m.info = info;
+  m.full = info.top_n >= info.vocab;
+  const std::string w = path + ": ";
+  const int64_t n = std::min(info.top_n, info.vocab);
+  bool create = !resume;
+  if (resume) {
+    hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    if (f < 0) fail(w + "cannot reopen the saved logits to resume (missing or not HDF5)");
+    m.file = h5::Id(f, H5Fclose);
+    m.group = h5::Id(h5::check(H5Gopen2(m.file, kGroup, H5P_DEFAULT), w + "group /kl_base: open"), H5Gclose);
+    if (h5::read_attr_int(m.group, "top_n", w) != info.top_n || h5::read_attr_int(m.group, "vocab", w) != info.vocab ||
+        h5::read_attr_string(m.group, "signature", w) != info.signature)
+      fail(w + "attributes top_n/vocab/signature differ from this run; cannot resume into it");
+  } else {
+    m.file = h5::Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+    if (!m.file.valid()) fail(w + "cannot create");
+    m.group = h5::Id(h5::check(H5Gcreate2(m.file, kGroup, H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), w + "group"), H5Gclose);
+    h5::write_attr_int(m.group, "top_n", info.top_n, w);
+    h5::write_attr_int(m.group, "vocab", info.vocab, w);
+    h5::write_attr_int(m.group, "ctx", info.ctx, w);
+    h5::write_attr_string(m.group, "signature", info.signature, w);
+    h5::write_attr_string(m.group, "attn", info.attn, w);
+    h5::write_attr_string(m.group, "mla", info.mla, w);
+    h5::write_attr_string(m.group, "model", info.model, w);
+  }
+  if (!m.full) m.ids = open_or_create(m.group, {"top_ids", H5T_NATIVE_INT32, n}, create, w);
+  m.logp = open_or_create(m.group, {"top_logp", H5T_NATIVE_FLOAT, n}, create, w);
+  m.rest = open_or_create(m.group, {"rest_logp", H5T_NATIVE_FLOAT, 0}, create, w);
+  m.target = open_or_create(m.group, {"target", H5T_NATIVE_INT32, 0}, create, w);
+  m.target_logp = open_or_create(m.group, {"target_logp", H5T_NATIVE_FLOAT, 0}, create, w);
+  m.argmax = open_or_create(m.group, {"argmax", H5T_NATIVE_INT32, 0}, create, w);
+  if (resume) {
+    int64_t have = dataset_rows(m.target);
+    if (have < keep_rows)
+      fail(w + "holds " + std::to_string(have) + " rows, the resumed run has finished " + std::to_string(keep_rows));
+    for (hid_t ds : {m.ids.get(), m.logp.get(), m.rest.get(), m.target.get(), m.target_logp.get(), m.argmax.get()}) {
+      if (ds < 0) continue;
+      hsize_t dims[2] = {hsize_t(keep_rows), hsize_t(n)};
+      h5::check_status(H5Dset_extent(ds, dims), w + "truncate to the last finished chunk");
+    }
+  }
+}
+
+LogitsStoreWriter::~LogitsStoreWriter() = default;
+
+int64_t LogitsStoreWriter::rows() const { return dataset_rows(impl_->target); }
+
+void LogitsStoreWriter::append(const std::vector<BaseRow>& rows) {
+  Impl& m = *impl_;
+  const std::string w = m.path + ": ";
+  const int64_t n = std::min(m.info.top_n, m.info.vocab), R = int64_t(rows.size());
+  std::vector<int32_t> ids, tgt, am;
+  std::vector<float> lp, rest, tlp;
+  for (const BaseRow& r : rows) {
+    if (!m.full) ids.insert(ids.end(), r.dist.ids.begin(), r.dist.ids.end());
+    if (m.full) {  // full storage: log-probs in id order
+      std::vector<float> row(n);
+      for (size_t i = 0; i < r.dist.ids.size(); ++i) row[r.dist.ids[i]] = r.dist.logp[i];
+      lp.insert(lp.end(), row.begin(), row.end());
+    } else {
+      lp.insert(lp.end(), r.dist.logp.begin(), r.dist.logp.end());
+    }
+    rest.push_back(r.dist.rest_logp);
+    tgt.push_back(r.target);
+    tlp.push_back(r.target_logp);
+    am.push_back(r.argmax);
+  }
+  if (!m.full) append_rows(m.ids, H5T_NATIVE_INT32, n, R, ids.data(), w + "top_ids: ");
+  append_rows(m.logp, H5T_NATIVE_FLOAT, n, R, lp.data(), w + "top_logp: ");
+  append_rows(m.rest, H5T_NATIVE_FLOAT, 0, R, rest.data(), w + "rest_logp: ");
+  append_rows(m.target_logp, H5T_NATIVE_FLOAT, 0, R, tlp.data(), w + "target_logp: ");
+  append_rows(m.argmax, H5T_NATIVE_INT32, 0, R, am.data(), w + "argmax: ");
+  append_rows(m.target, H5T_NATIVE_INT32, 0, R, tgt.data(), w + "target: ");  // last: marks rows complete
+  h5::check_status(H5Fflush(m.file, H5F_SCOPE_GLOBAL), w + "flush");
+}
+
+struct LogitsStoreReader::Impl {
+  LogitsStoreInfo info;
+  int64_t n = 0, rows = 0;
+  std::vector<int32_t> ids, target, argmax;
+  std::vector<float> logp, rest, target_logp;
+};
+
+LogitsStoreReader::LogitsStoreReader(const std::string& path) : impl_(std::make_unique<Impl>()) {
+  h5::quiet();
+  Impl& m = *impl_;
+  const std::string w = path + ": ";
+  hid_t f = H5Fopen(path.c_str(), H5F_ACC_RDONLY, H5P_DEFAULT);
+  if (f < 0) fail(w + "cannot open (missing, or not an HDF5 file)");
+  h5::Id file(f, H5Fclose);
+  hid_t g = H5Gopen2(file, kGroup, H5P_DEFAULT);
+  if (g < 0) fail(w + "no /kl_base group: not written by dsv32 ppl --save-logits");
+  h5::Id group(g, H5Gclose);
+  m.info.top_n = h5::read_attr_int(group, "top_n", w + "/kl_base: ");
+  m.info.vocab = h5::read_attr_int(group, "vocab", w + "/kl_base: ");
+  m.info.ctx = h5::read_attr_int(group, "ctx", w + "/kl_base: ");
+  m.info.signature = h5::read_attr_string(group, "signature", w + "/kl_base: ");
+  m.info.attn = h5::read_attr_string(group, "attn", w + "/kl_base: ");
+  m.info.mla = h5::read_attr_string(group, "mla", w + "/kl_base: ");
+  m.info.model = h5::read_attr_string(group, "model", w + "/kl_base: ");
+  m.n = std::min(m.info.top_n, m.info.vocab);
+  auto ds = [&](const char* name) {
+    return h5::Id(h5::check(H5Dopen2(group, name, H5P_DEFAULT), w + "dataset /kl_base/" + name + ": open"), H5Dclose);
+  };
+  m.target = read_all<int32_t>(ds("target"), H5T_NATIVE_INT32, w + "target: ");
+  m.rows = int64_t(m.target.size());
+  m.argmax = read_all<int32_t>(ds("argmax"), H5T_NATIVE_INT32, w + "argmax: ");
+  m.target_logp = read_all<float>(ds("target_logp"), H5T_NATIVE_FLOAT, w + "target_logp: ");
+  m.rest = read_all<float>(ds("rest_logp"), H5T_NATIVE_FLOAT, w + "rest_logp: ");
+  m.logp = read_all<float>(ds("top_logp"), H5T_NATIVE_FLOAT, w + "top_logp: ");
+  if (m.info.top_n < m.info.vocab) m.ids = read_all<int32_t>(ds("top_ids"), H5T_NATIVE_INT32, w + "top_ids: ");
+  if (int64_t(m.argmax.size()) < m.rows || int64_t(m.target_logp.size()) < m.rows ||
+      int64_t(m.rest.size()) < m.rows || int64_t(m.logp.size()) < m.rows * m.n ||
+      (m.info.top_n < m.info.vocab && int64_t(m.ids.size()) < m.rows * m.n))
+    fail(w + "/kl_base datasets have inconsistent row counts (truncated file?)");
+}
+
+LogitsStoreReader::~LogitsStoreReader() = default;
+const LogitsStoreInfo& LogitsStoreReader::info() const { return impl_->info; }
+int64_t LogitsStoreReader::rows() const { return impl_->rows; }
+
+BaseRow LogitsStoreReader::row(int64_t i) const {
+  const Impl& m = *impl_;
+  BaseRow r;
+  r.target = m.target[i];
+  r.argmax = m.argmax[i];
+  r.target_logp = m.target_logp[i];
+  r.dist.rest_logp = m.rest[i];
+  r.dist.logp.assign(m.logp.begin() + i * m.n, m.logp.begin() + (i + 1) * m.n);
+  if (m.ids.empty()) {
+    r.dist.ids.resize(m.n);
+    for (int64_t j = 0; j < m.n; ++j) r.dist.ids[j] = int32_t(j);
+  } else {
+    r.dist.ids.assign(m.ids.begin() + i * m.n, m.ids.begin() + (i + 1) * m.n);
+  }
+  return r;
+}
+
+}  // namespace dsv32

@@ -1,0 +1,146 @@
+// Printed table and JSON of a VerifyReport (compare.h).
+// GCC 12 reports false -Wrestrict positives for `"literal" + std::string` (GCC bug 105329).
+#if defined(__GNUC__) && !defined(__clang__) && __GNUC__ == 12
+#pragma GCC diagnostic ignored "-Wrestrict"
+#endif
+#include <cmath>
+#include <string>
+
+#include "verify/compare.h"
+
+namespace dsv32 {
+
+namespace {
+std::string fmt(const char* f, double v) {
+  char b[64];
+  std::snprintf(b, sizeof b, f, v);
+  return b;
+}
+std::string sci(double v) { return std::isinf(v) ? "inf" : fmt("%.2e", v); }
+std::string join(const std::vector<int64_t>& v, const char* sep) {
+  std::string s;
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (i) s += sep;
+    s += std::to_string(v[i]);
+  }
+  return s;
+}
+template <class T>
+std::string set_str(const std::vector<T>& v) {
+  std::string s = "{";
+  for (size_t i = 0; i < v.size() && i < 8; ++i) {
+    if (i) s += ',';
+    s += std::to_string(v[i]);
+  }
+  if (v.size() > 8) s += ",...";
+  return s + "}";
+}
+std::string status_text(const TensorReport& t) {
+  if (t.status == "pass") return "ok";
+  if (t.status == "tie") return "tie (excused)";
+  if (t.status == "flip") return "FLIP";
+  if (t.status == "diverged") return "diverged (after tie)";
+  if (t.status == "nan") return "FAIL nan/inf";
+  return "FAIL";
+}
+nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"); }
+}  // namespace
+
+void print_report(std::FILE* out, const VerifyReport& r) {
+  std::fprintf(out, "A: %s\nB: %s (reference)\nprofile: %s\n\n", r.a.c_str(), r.b.c_str(), r.profile.c_str());
+  size_t w = 6;
+  for (auto& t : r.tensors) w = std::max(w, t.name.size());
+  std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s\n", int(w), "tensor", "shape",
+               "max_abs", "max_rel", "nmse", "cos", "ulp", "worst@", "min_tol", "tol", "status");
+  for (auto& t : r.tensors) {
+    std::string shape = "[" + join(t.shape, ",") + "]";
+    if (t.is_index) {
+      auto& x = t.ix;
+      std::string detail = "jaccard mean " + fmt("%.4f", x.jaccard_mean) + " min " + fmt("%.4f", x.jaccard_min) + ", " +
+                           std::to_string(x.rows_differ) + "/" + std::to_string(x.rows) + " rows differ (" +
+                           std::to_string(x.rows_excused) + " ties)";
+      if (x.worst_row >= 0)
+        detail += " @pos " + join(t.worst_at, ",") + ": A-B " + set_str(x.only_a) + " B-A " + set_str(x.only_b);
+      if (x.rows_differ && !x.scores_available) detail += " [no scores: ties not judged]";
+      std::fprintf(out, "%-*s  %-16s %-86s %-9s %-9s %s\n", int(w), t.name.c_str(), shape.c_str(), detail.c_str(),
+                   sci(t.min_tol).c_str(), sci(t.tol).c_str(), status_text(t).c_str());
+    } else {
+      auto& f = t.f;
+      std::string ulp = f.ulp_worst >= (int64_t(1) << 32) ? "nan" : std::to_string(f.ulp_worst);
+      std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s\n", int(w), t.name.c_str(),
+                   shape.c_str(), sci(f.max_abs).c_str(), sci(f.max_rel).c_str(), sci(f.nmse).c_str(),
+                   fmt("%.7f", f.cos).c_str(), ulp.c_str(),
+                   f.max_abs > 0 || f.nonfinite_mismatch ? join(t.worst_at, ",").c_str() : "-", sci(t.min_tol).c_str(),
+                   sci(t.tol).c_str(), status_text(t).c_str());
+      if (t.status != "pass" && f.worst >= 0)
+        std::fprintf(out, "%*s  worst @[%s]: A %.9g B %.9g (|a-b|/(|b|+rms) %.3g, ulp %lld)%s\n", int(w), "",
+                     join(t.worst_at, ",").c_str(), f.worst_a, f.worst_b, f.max_norm, (long long)f.ulp_worst,
+                     f.nonfinite_mismatch ? (" " + std::to_string(f.nonfinite_mismatch) + " nan/inf mismatches").c_str() : "");
+    }
+  }
+  if (r.has_logits) {
+    auto& l = r.logits;
+    std::fprintf(out, "\nlogits: KL mean %.3e max %.3e, top-1 %.4f (%lld mismatches, %lld near-ties excused), top-5 overlap %.4f -> %s\n",
+                 l.kl_mean, l.kl_max, l.top1, (long long)l.top1_raw_mismatch, (long long)l.top1_excused, l.top5,
+                 l.pass ? "ok" : "FAIL");
+  }
+  for (auto& wv : r.warnings) std::fprintf(out, "warning: %s\n", wv.c_str());
+  std::fprintf(out, "\nfirst failure: %s\nfirst flip: %s%s\n", r.first_failure.empty() ? "-" : r.first_failure.c_str(),
+               r.first_flip.empty() ? "-" : r.first_flip.c_str(),
+               r.first_flip.empty() ? "" : r.first_flip_excused ? " (tie, excused)" : " (not a tie)");
+  std::fprintf(out, "%s\n", r.summary.c_str());
+}
+
+nlohmann::json report_json(const VerifyReport& r) {
+  nlohmann::json j;
+  j["verdict"] = r.verdict;
+  j["summary"] = r.summary;
+  j["a"] = r.a;
+  j["b"] = r.b;
+  j["profile"] = r.profile;
+  j["first_failure"] = r.first_failure;
+  j["first_flip"] = r.first_flip;
+  j["first_flip_excused"] = r.first_flip_excused;
+  j["first_bad_flip"] = r.first_bad_flip;
+  j["warnings"] = r.warnings;
+  auto& ts = j["tensors"] = nlohmann::json::array();
+  for (auto& t : r.tensors) {
+    nlohmann::json e{{"name", t.name}, {"shape", t.shape}, {"kind", t.is_index ? "index" : "float"},
+                     {"status", t.status}, {"after_flip", t.after_flip}, {"tol", num(t.tol)},
+                     {"min_tol", num(t.min_tol)}, {"worst_at", t.worst_at}};
+    if (t.is_index) {
+      auto& x = t.ix;
+      e["rows"] = x.rows;
+      e["rows_differ"] = x.rows_differ;
+      e["rows_excused"] = x.rows_excused;
+      e["jaccard_mean"] = x.jaccard_mean;
+      e["jaccard_min"] = x.jaccard_min;
+      e["scores_available"] = x.scores_available;
+      e["only_a"] = x.only_a;
+      e["only_b"] = x.only_b;
+    } else {
+      auto& f = t.f;
+      e["max_abs"] = num(f.max_abs);
+      e["max_rel"] = num(f.max_rel);
+      e["nmse"] = num(f.nmse);
+      e["cos"] = num(f.cos);
+      e["rms_ref"] = num(f.rms_ref);
+      e["max_norm"] = num(f.max_norm);
+      e["ulp"] = f.ulp_worst;
+      e["ulp_max"] = f.ulp_max;
+      e["worst_a"] = num(f.worst_a);
+      e["worst_b"] = num(f.worst_b);
+      e["nonfinite_mismatch"] = f.nonfinite_mismatch;
+    }
+    ts.push_back(std::move(e));
+  }
+  if (r.has_logits) {
+    auto& l = r.logits;
+    j["logits"] = {{"kl_mean", num(l.kl_mean)}, {"kl_max", num(l.kl_max)}, {"top1", l.top1},
+                   {"top1_mismatch", l.top1_raw_mismatch}, {"top1_excused", l.top1_excused},
+                   {"top5", l.top5}, {"pass", l.pass}};
+  }
+  return j;
+}
+
+}  // namespace dsv32
