@@ -88,7 +88,7 @@ int run(const std::vector<std::string>& args) {
   const double prefill_s = pf_sw.seconds();
   Stopwatch dec_sw;
   std::unique_ptr<Progress> bar;
-  if (n - prefill > 16) bar = std::make_unique<Progress>("decode", n - prefill);
+  if (!quiet && n - prefill > 16) bar = std::make_unique<Progress>("decode", n - prefill);
   for (int64_t t = prefill; t < n; ++t) {
     m.forward(&ids32[t], 1, t, &logits[t * V], writer ? &obs : nullptr);
     if (bar) bar->update(t - prefill + 1);

@@ -46,10 +46,13 @@ def _model_dir():
     d = os.environ.get("DSV32_REF_MODEL")
     if d:
         return d
-    exe = os.path.join(ROOT, "build", "bin", "dsv32")
+    exe = os.environ.get("DSV32_BIN") or os.path.join(ROOT, "build", "bin", "dsv32")
     if not os.path.exists(exe):
         return None
-    d = os.path.join(tempfile.gettempdir(), "dsv32_ref_test_tiny_fp8")
+    # Its own copy (not the C++ tests' test-models/tiny-fp8-s1), so parallel ctest jobs never
+    # write one directory twice.
+    d = os.path.join(os.environ.get("DSV32_BUILD_DIR") or tempfile.gettempdir(), "test-models",
+                     "tiny-fp8-s1-py")
     if not os.path.exists(os.path.join(d, "config.json")):
         subprocess.run([exe, "synth", "--preset", "tiny", "--seed", "1", "--weights", "fp8",
                         "--out", d], check=True, capture_output=True)
