@@ -1,0 +1,375 @@
+// dsv32 ppl: perplexity and KL divergence on real text (llama.cpp's method, see verify/ppl.h),
+// one mode or the four modes side by side (--compare). Resumable: every finished chunk is appended
+// to a state file (JSON lines, fsync'd) before the next starts; --resume continues from it.
+#include <unistd.h>
+
+#include <algorithm>
+#include <cmath>
+#include <cstdio>
+#include <fstream>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <sstream>
+
+#include "app/args.h"
+#include "app/command.h"
+#include "app/common.h"
+#include "model/error.h"
+#include "model/model.h"
+#include "model/tokenizer/tokenizer.h"
+#include "verify/logits_store.h"
+#include "verify/ppl.h"
+
+namespace dsv32::app {
+namespace {
+
+using nlohmann::json;
+
+struct ModeRun {
+  AttnMode attn;
+  MlaMode mla;
+  std::unique_ptr<Model> model;
+  TokenLog log;
+  double seconds = 0;
+  int64_t tokens = 0;  // tokens processed (prefilled), for tokens/s
+  std::string name() const { return std::string(to_string(attn)) + "/" + to_string(mla); }
+};
+
+uint64_t fnv1a(const std::string& s) {
+  uint64_t h = 1469598103934665603ull;
+  for (unsigned char c : s) h = (h ^ c) * 1099511628211ull;
+  return h;
+}
+
+json chunk_record(int64_t chunk, const std::vector<TokenLog>& logs, const std::vector<double>& secs, int64_t ctx) {
+  json runs = json::array();
+  for (size_t r = 0; r < logs.size(); ++r)
+    runs.push_back({{"nll", logs[r].nll}, {"kld", logs[r].kld}, {"dp", logs[r].dp},
+                    {"base_nll", logs[r].base_nll}, {"same_top1", logs[r].same_top1},
+                    {"seconds", secs[r]}, {"tokens", ctx}});
+  return {{"chunk", chunk}, {"runs", runs}};
+}
+
+// The state file: line 1 = header {signature, modes}; then one line per finished chunk.
+class StateFile {
+ public:
+  StateFile(std::string path, const json& header, bool resume, std::vector<ModeRun>& runs, int64_t* done)
+      : path_(std::move(path)) {
+    *done = 0;
+    if (resume) {
+      std::ifstream in(path_);
+      if (!in) fail(path_ + ": no state to resume from (run without --resume first)");
+      std::string line;
+      if (!std::getline(in, line)) fail(path_ + ": empty state file");
+      json h;
+      try { h = json::parse(line); } catch (...) { fail(path_ + ": line 1: not a state header"); }
+      if (h != header) fail(path_ + ": the saved run used other settings (" + h.dump() + "); cannot resume with these");
+      while (std::getline(in, line)) {
+        json rec;
+        try { rec = json::parse(line); } catch (...) { break; }  // a torn last line: that chunk reruns
+        if (rec.value("chunk", -1) != *done || rec["runs"].size() != runs.size()) break;
+        for (size_t r = 0; r < runs.size(); ++r) {
+          const json& j = rec["runs"][r];
+          TokenLog t;
+          t.nll = j["nll"].get<std::vector<float>>();
+          t.kld = j["kld"].get<std::vector<float>>();
+          t.dp = j["dp"].get<std::vector<float>>();
+          t.base_nll = j["base_nll"].get<std::vector<float>>();
+          t.same_top1 = j["same_top1"];
+          runs[r].log.append(t);
+          runs[r].seconds += j["seconds"].get<double>();
+          runs[r].tokens += j["tokens"].get<int64_t>();
+        }
+        ++*done;
+      }
+      in.close();
+      // Rewrite without any torn tail so appends continue cleanly.
+      rewrite(header, runs, *done);
+    } else {
+      if (access(path_.c_str(), F_OK) == 0)
+        fail(path_ + ": state of an earlier run exists: pass --resume to continue it, or --fresh to start over");
+      rewrite(header, runs, 0);
+    }
+  }
+  void append(const json& rec) {
+    std::string line = rec.dump() + "\n";
+    FILE* f = std::fopen(path_.c_str(), "a");
+    if (!f || std::fwrite(line.data(), 1, line.size(), f) != line.size() || std::fflush(f) != 0)
+      fail(path_ + ": cannot append the finished chunk");
+    fsync(fileno(f));
+    std::fclose(f);
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  void rewrite(const json& header, std::vector<ModeRun>& runs, int64_t done) {
+    // Re-serialise the kept chunks from the accumulated logs is not possible per chunk, so keep
+    // the file's first `done` lines verbatim.
+    std::vector<std::string> keep;
+    {
+      std::ifstream in(path_);
+      std::string line;
+      std::getline(in, line);
+      for (int64_t i = 0; i < done && std::getline(in, line); ++i) keep.push_back(line);
+    }
+    std::string tmp = path_ + ".tmp";
+    {
+      std::ofstream out(tmp);
+      out << header.dump() << "\n";
+      for (auto& l : keep) out << l << "\n";
+      if (!out) fail(tmp + ": cannot write state");
+    }
+    if (std::rename(tmp.c_str(), path_.c_str()) != 0) fail(path_ + ": cannot write state");
+    (void)runs;
+  }
+  std::string path_;
+};
+
+json kl_json(const KlStats& k, const std::string& base) {
+  return {{"base", base}, {"kld_mean", k.mean}, {"kld_err", k.err}, {"kld_median", k.median},
+          {"kld_p90", k.p90}, {"kld_p95", k.p95}, {"kld_p99", k.p99}, {"kld_p999", k.p999},
+          {"kld_max", k.max}, {"same_top1_pct", k.same_top1_pct}, {"dp_mean", k.dp_mean},
+          {"dp_err", k.dp_err}, {"dp_rms", k.dp_rms}, {"ppl_ratio", k.ppl_ratio}};
+}
+
+int run(const std::vector<std::string>& args) {
+  std::string model_dir, text_path, tok_path, attn = "auto", mla = "absorbed", json_out, save_logits,
+      kl_base, state_path;
+  int64_t ctx = 512, max_chunks = 0;
+  int threads = 2, top_n = 64;
+  bool resume = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false;
+  ArgParser p("ppl",
+              "Perplexity of a model on a text file, llama.cpp's method: tokenize the whole file, cut it\n"
+              "into non-overlapping chunks of --ctx tokens, put BOS first in each, score only the second\n"
+              "half of every chunk. Prints PPL = x +/- y; with --kl-base also the KL divergence against a\n"
+              "saved run (llama.cpp --kl-divergence statistics); --compare runs the four modes side by side.");
+  p.add("--model", &model_dir, "DIR", "checkpoint directory", true);
+  p.add("--text", &text_path, "FILE", "UTF-8 text to score (any file: wiki.test.raw, datasets/...)", true);
+  p.add("--tokenizer", &tok_path, "PATH", "tokenizer.json (default: the cached DeepSeek V3 tokenizer)");
+  p.add("--ctx", &ctx, "N", "tokens per chunk (scored: the second half)");
+  p.add("--chunks", &max_chunks, "K", "score at most K chunks (0: all that fit)");
+  p.add("--attn", &attn, "MODE", "dense | sparse | auto");
+  p.add("--mla", &mla, "MODE", "naive | absorbed");
+  p.add("--threads", &threads, "T", "worker threads");
+  p.add("--json", &json_out, "OUT", "write results as JSON (reports/RESULTS.md, kind ppl)");
+  p.add("--save-logits", &save_logits, "BASE.h5", "save this run's distributions for later --kl-base");
+  p.add("--kl-base", &kl_base, "BASE.h5", "compare distributions with a saved run, token by token");
+  p.add("--top-n", &top_n, "N", "--save-logits keeps the top-N log-probs + the rest mass per token");
+  p.add_flag("--full-logits", &full_logits, "--save-logits keeps the full distribution (exact KL, 4 B x vocab per token)");
+  p.add_flag("--compare", &compare, "run dense/naive, dense/absorbed, sparse/naive, sparse/absorbed; KL vs dense/naive");
+  p.add("--state", &state_path, "FILE", "progress file (default: OUT.state with --json, else ppl.state)");
+  p.add_flag("--resume", &resume, "continue an interrupted run from its state file");
+  p.add_flag("--fresh", &fresh, "discard an existing state file and start over");
+  p.add_flag("--no-bos", &no_bos, "do not replace each chunk's first token by BOS");
+  p.add_flag("--quiet", &quiet, "no progress bar");
+  p.epilog("examples:\n  dsv32 ppl --model models/tiny --text datasets/data/jargon.txt --ctx 128 --chunks 8\n"
+           "  dsv32 ppl --model M --text wiki.test.raw --ctx 4096 --attn dense --save-logits base.h5\n"
+           "  dsv32 ppl --model M --text wiki.test.raw --ctx 4096 --attn sparse --kl-base base.h5\n"
+           "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json");
+  if (!p.parse(args)) return 0;
+  if (ctx < 4) fail("--ctx: must be at least 4");
+  if (compare && (!save_logits.empty() || !kl_base.empty()))
+    fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base");
+  if (resume && fresh) fail("give --resume or --fresh, not both");
+  if (threads < 1) fail("--threads: must be at least 1");
+  if (tok_path.empty()) tok_path = default_tokenizer_path(DSV32_SOURCE_DIR);
+  if (state_path.empty()) state_path = json_out.empty() ? "ppl.state" : json_out + ".state";
+  if (fresh) std::remove(state_path.c_str());
+
+  Tokenizer tok = Tokenizer::load(tok_path);
+  const std::string text = read_text_file(text_path);
+  Stopwatch tsw;
+  const std::vector<int32_t> toks = tok.encode(text, false);
+  const double tok_s = tsw.seconds();
+  const int64_t avail = int64_t(toks.size()) / ctx;
+  const int64_t n_chunks = max_chunks > 0 ? std::min(max_chunks, avail) : avail;
+  if (n_chunks < 1)
+    fail(text_path + ": " + std::to_string(toks.size()) + " tokens, fewer than one chunk of --ctx " + std::to_string(ctx));
+  const int64_t first = ctx / 2, per_chunk = ctx - 1 - first;
+  const int32_t bos = no_bos ? -1 : tok.bos_id();
+  std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); %lld chunks of %lld, %lld scored each\n",
+               text_path.c_str(), text.size(), toks.size(), tok_s, text.size() / 1e6 / std::max(tok_s, 1e-9),
+               (long long)n_chunks, (long long)ctx, (long long)per_chunk);
+
+  auto weights = load_weights(model_dir);
+  const ModelConfig& c = weights->config;
+  const int64_t V = c.vocab_size;
+  for (int64_t i = 0; i < n_chunks * ctx; ++i)
+    if (toks[i] >= V) fail(tok_path + ": token id " + std::to_string(toks[i]) + " exceeds the model's vocabulary " + std::to_string(V));
+  std::vector<ModeRun> runs;
+  if (compare) {
+    for (AttnMode a : {AttnMode::kDense, AttnMode::kSparse}) {
+      if (a == AttnMode::kSparse && !c.has_indexer) continue;
+      for (MlaMode m : {MlaMode::kNaive, MlaMode::kAbsorbed}) runs.push_back({a, m, nullptr});
+    }
+  } else {
+    AttnMode a = attn == "auto" ? (c.has_indexer ? AttnMode::kSparse : AttnMode::kDense) : parse_attn_mode(attn);
+    runs.push_back({a, parse_mla_mode(mla), nullptr});
+  }
+  for (auto& r : runs) r.model = std::make_unique<Model>(weights, ModelOptions{r.attn, r.mla, ctx, threads});
+
+  const std::string signature = "text=" + std::to_string(text.size()) + ":" + std::to_string(fnv1a(text)) +
+                                " ctx=" + std::to_string(ctx) + " bos=" + std::to_string(bos) +
+                                " tokens=" + std::to_string(toks.size());
+  std::unique_ptr<LogitsStoreReader> base;
+  if (!kl_base.empty()) {
+    base = std::make_unique<LogitsStoreReader>(kl_base);
+    if (base->info().signature != signature)
+      fail(kl_base + ": attribute signature '" + base->info().signature + "' differs from this run's '" +
+           signature + "' (other text, tokenizer or --ctx)");
+    if (base->rows() < n_chunks * per_chunk)
+      fail(kl_base + ": holds " + std::to_string(base->rows()) + " scored tokens, this run needs " +
+           std::to_string(n_chunks * per_chunk));
+  }
+  json header = {{"signature", signature}, {"model", model_dir}, {"kl_base", kl_base},
+                 {"save_logits", save_logits}, {"top_n", full_logits ? V : top_n}};
+  for (auto& r : runs) header["modes"].push_back(r.name());
+  int64_t done = 0;
+  StateFile state(state_path, header, resume, runs, &done);
+  std::unique_ptr<LogitsStoreWriter> saver;
+  if (!save_logits.empty())
+    saver = std::make_unique<LogitsStoreWriter>(
+        save_logits, LogitsStoreInfo{full_logits ? V : top_n, V, ctx, signature, to_string(runs[0].attn),
+                                     to_string(runs[0].mla), model_dir},
+        resume && done > 0, done * per_chunk);
+  if (done > 0) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
+
+  std::vector<std::vector<float>> logits(runs.size(), std::vector<float>((ctx - first) * V));
+  std::vector<int32_t> chunk(ctx);
+  std::unique_ptr<Progress> bar;
+  if (!quiet) bar = std::make_unique<Progress>("ppl", n_chunks);
+  for (int64_t ci = done; ci < n_chunks; ++ci) {
+    std::copy(toks.begin() + ci * ctx, toks.begin() + (ci + 1) * ctx, chunk.begin());
+    if (bos >= 0) chunk[0] = bos;
+    std::vector<TokenLog> logs(runs.size());
+    std::vector<double> secs(runs.size());
+    std::vector<BaseRow> saved;
+    for (size_t r = 0; r < runs.size(); ++r) {
+      Stopwatch sw;
+      runs[r].model->forward(chunk.data(), ctx, 0, logits[r].data(), nullptr, first);
+      secs[r] = sw.seconds();
+    }
+    for (int64_t j = first; j < ctx - 1; ++j) {
+      const int32_t target = chunk[j + 1];
+      const float* ref_row = &logits[0][(j - first) * V];
+      const RowStats ref_rs = row_stats(ref_row, V);
+      BaseRow b;
+      if (base) {
+        const int64_t row = ci * per_chunk + (j - first);
+        b = base->row(row);
+        if (b.target != target)
+          fail(kl_base + ": scored token " + std::to_string(row) + " is " + std::to_string(b.target) +
+               ", this run's is " + std::to_string(target) + " (other text or tokenizer)");
+      }
+      for (size_t r = 0; r < runs.size(); ++r) {
+        const float* row = &logits[r][(j - first) * V];
+        const RowStats rs = r == 0 ? ref_rs : row_stats(row, V);
+        const double lp = rs.logp(row, target);
+        logs[r].nll.push_back(float(-lp));
+        if (base) {
+          logs[r].kld.push_back(float(kl_divergence(b.dist, row, rs)));
+          logs[r].dp.push_back(float(std::exp(lp) - std::exp(double(b.target_logp))));
+          logs[r].base_nll.push_back(-b.target_logp);
+          logs[r].same_top1 += rs.argmax == b.argmax;
+        } else if (compare) {
+          const double lb = ref_rs.logp(ref_row, target);
+          logs[r].kld.push_back(float(r == 0 ? 0.0 : kl_divergence_full(ref_row, ref_rs, row, rs, V)));
+          logs[r].dp.push_back(float(std::exp(lp) - std::exp(lb)));
+          logs[r].base_nll.push_back(float(-lb));
+          logs[r].same_top1 += rs.argmax == ref_rs.argmax;
+        }
+      }
+      if (saver) {
+        BaseRow s;
+        s.dist = compact_dist(ref_row, V, ref_rs, full_logits ? int(V) : top_n);
+        s.target = target;
+        s.argmax = ref_rs.argmax;
+        s.target_logp = float(ref_rs.logp(ref_row, target));
+        saved.push_back(std::move(s));
+      }
+    }
+    if (saver) saver->append(saved);
+    state.append(chunk_record(ci, logs, secs, ctx));
+    for (size_t r = 0; r < runs.size(); ++r) {
+      runs[r].log.append(logs[r]);
+      runs[r].seconds += secs[r];
+      runs[r].tokens += ctx;
+    }
+    if (bar) {
+      double ppl, err;
+      ppl_from_nll(runs.back().log.nll, &ppl, &err);
+      char extra[96];
+      std::snprintf(extra, sizeof extra, "PPL %.4f +/- %.4f", ppl, err);
+      bar->update(ci + 1, extra);
+    }
+  }
+  if (bar) bar->finish();
+
+  json out = {{"schema_version", 1}, {"kind", "ppl"},
+              {"context", {{"git_commit", git_commit()}, {"time", utc_now()}, {"producer", "dsv32 ppl"},
+                           {"version", kVersion}, {"model", model_dir}, {"device", "cpu"}}},
+              {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path}, {"tokens_scored", n_chunks * per_chunk},
+              {"tokenize_mb_per_s", text.size() / 1e6 / std::max(tok_s, 1e-9)}};
+  json modes = json::array();
+  for (auto& r : runs) {
+    double ppl, err;
+    ppl_from_nll(r.log.nll, &ppl, &err);
+    // Per-chunk mean NLL, for reports and resumability checks.
+    std::vector<double> per;
+    for (int64_t ci = 0; ci < n_chunks; ++ci) {
+      double s = 0;
+      for (int64_t j = 0; j < per_chunk; ++j) s += r.log.nll[ci * per_chunk + j];
+      per.push_back(s / double(per_chunk));
+    }
+    json m = {{"attn", to_string(r.attn)}, {"mla", to_string(r.mla)}, {"ppl", ppl}, {"ppl_err", err},
+              {"nll_per_chunk", per}, {"tokens_per_s", r.tokens / std::max(r.seconds, 1e-9)}};
+    if (base || compare) m["kl"] = kl_json(kl_stats(r.log), base ? kl_base : "dense/naive");
+    modes.push_back(m);
+  }
+  if (compare) {
+    out["modes"] = modes;
+    std::printf("| %-16s | %-20s | %-22s | %9s | %9s |\n", "mode", "PPL", "KLD vs dense/naive", "same top1", "tokens/s");
+    std::printf("|%s|%s|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(22, '-').c_str(),
+                std::string(24, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
+    for (auto& m : modes) {
+      char a[64], b[64];
+      std::snprintf(a, sizeof a, "%.4f +/- %.4f", m["ppl"].get<double>(), m["ppl_err"].get<double>());
+      std::snprintf(b, sizeof b, "%.3g +/- %.2g", m["kl"]["kld_mean"].get<double>(), m["kl"]["kld_err"].get<double>());
+      std::printf("| %-16s | %-20s | %-22s | %8.2f%% | %9.1f |\n",
+                  (m["attn"].get<std::string>() + "/" + m["mla"].get<std::string>()).c_str(), a, b,
+                  m["kl"]["same_top1_pct"].get<double>(), m["tokens_per_s"].get<double>());
+    }
+    std::printf("(%lld chunks x %lld tokens, %lld scored tokens)\n", (long long)n_chunks, (long long)ctx,
+                (long long)(n_chunks * per_chunk));
+  } else {
+    for (auto& [k, v] : modes[0].items()) out[k] = v;
+    std::printf("mode %s/%s, %lld chunks x %lld tokens, %lld scored\n", out["attn"].get<std::string>().c_str(),
+                out["mla"].get<std::string>().c_str(), (long long)n_chunks, (long long)ctx,
+                (long long)(n_chunks * per_chunk));
+    std::printf("PPL = %.4f +/- %.5f\n", out["ppl"].get<double>(), out["ppl_err"].get<double>());
+    if (base) {
+      const json& k = out["kl"];
+      std::printf("KLD = %.6f +/- %.6f  median %.6f  p90 %.6f  p95 %.6f  p99 %.6f  p99.9 %.6f  max %.6f\n",
+                  k["kld_mean"].get<double>(), k["kld_err"].get<double>(), k["kld_median"].get<double>(),
+                  k["kld_p90"].get<double>(), k["kld_p95"].get<double>(), k["kld_p99"].get<double>(),
+                  k["kld_p999"].get<double>(), k["kld_max"].get<double>());
+      std::printf("same top-1 = %.3f %%  dp = %.5f +/- %.5f  rms dp = %.5f  PPL ratio = %.6f\n",
+                  k["same_top1_pct"].get<double>(), k["dp_mean"].get<double>(), k["dp_err"].get<double>(),
+                  k["dp_rms"].get<double>(), k["ppl_ratio"].get<double>());
+    }
+  }
+  if (!json_out.empty()) {
+    std::ofstream f(json_out + ".tmp");
+    f << out.dump(2) << "\n";
+    if (!f || (f.close(), std::rename((json_out + ".tmp").c_str(), json_out.c_str()) != 0))
+      fail(json_out + ": cannot write");
+    std::remove(state.path().c_str());  // the JSON now holds every finished result
+    std::printf("json %s\n", json_out.c_str());
+  }
+  return 0;
+}
+
+const Command kCmd{"ppl", "perplexity and KL divergence on text (llama.cpp method); --compare modes", &run};
+
+}  // namespace
+}  // namespace dsv32::app
