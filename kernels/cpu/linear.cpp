@@ -7,6 +7,10 @@
 #include "kernels/cpu/linear.h"
 
 #include <algorithm>
+#include <cmath>
+#ifdef __AVX512F__
+#include <immintrin.h>
+#endif
 #include <cstring>
 #include <vector>
 
@@ -74,6 +78,42 @@ void linear_scalar(const float* x, int64_t M, int64_t x_stride, const Weight& w,
   }
 }
 
+// Decodes p[i, end) times s into out[i, end); returns end.
+//
+// Fast path, 16 codes at a time: an e4m3 code's low 7 bits shifted left by 20 are the bits of an
+// fp32 equal to the code's magnitude times 2^-120 — exactly, subnormal codes included (they land
+// on fp32 subnormals). Multiplying by s·2^120 (exact: a power-of-two scaling) then rounds once, so
+// the result is bit-identical to the table lookup times s. Codes 0x7f/0xff (NaN) stay NaN.
+// Falls back to the table when s·2^120 is not finite or would lose bits (|s| outside 2^-100..2^7).
+int64_t f8_block_to_f32(const uint8_t* p, int64_t i, int64_t end, float s, float* out) {
+  const float s120 = s * 0x1p120f;
+  const float as = std::fabs(s);
+  if (as >= 0x1p-100f && as < 0x1p7f) {
+    typedef uint32_t u32x16 __attribute__((vector_size(64)));
+    for (; i + kLanes <= end; i += kLanes) {
+      u32x16 c;
+#ifdef __AVX512F__
+      // GCC 12 scalarises __builtin_convertvector(u8 -> u32); say vpmovzxbd directly.
+      __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+      std::memcpy(&c, &z, sizeof c);
+#else
+      uint32_t t[kLanes];
+      for (int k = 0; k < kLanes; ++k) t[k] = p[i + k];
+      std::memcpy(&c, t, sizeof c);
+#endif
+      u32x16 mag = c & 0x7fu;
+      u32x16 bits = (mag << 20) | ((c & 0x80u) << 24);
+      bits = mag == 0x7fu ? u32x16{} + 0x7fc00000u : bits;
+      v16 v;
+      std::memcpy(&v, &bits, sizeof v);
+      v *= s120;
+      std::memcpy(out + i, &v, sizeof v);
+    }
+  }
+  for (; i < end; ++i) out[i] = kF8E4M3ToF32[p[i]] * s;
+  return end;
+}
+
 }  // namespace
 
 float Weight::at(int64_t r, int64_t c) const {
@@ -106,7 +146,7 @@ void Weight::row_to_f32(int64_t r, int64_t c0, int64_t n, float* out) const {
         int64_t c = c0 + i;
         int64_t end = std::min(n, i + (block - c % block));
         float s = srow[c / block];
-        for (; i < end; ++i) out[i] = kF8E4M3ToF32[p[i]] * s;
+        i = f8_block_to_f32(p, i, end, s, out);
       }
       break;
     }

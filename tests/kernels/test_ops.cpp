@@ -249,3 +249,28 @@ TEST(Ops, RmsNormAndLayerNorm) {
 
 }  // namespace
 }  // namespace dsv32
+
+namespace dsv32 {
+namespace {
+// The vectorised F8 decode must equal the table lookup times the scale bit for bit, for every
+// code (incl. subnormals, ±0 and NaN) and for scales across the fast path's range and outside it.
+TEST(Ops, F8RowDecodeIsExactForAllCodesAndScales) {
+  std::vector<uint8_t> codes(256 * 2);
+  for (int i = 0; i < 512; ++i) codes[i] = uint8_t(i);
+  for (float sc : {1.f, 0x1p-8f, 0x1p-99f, 0x1p6f, 0x1p7f, 0x1p-110f, 3.0f, -0.5f}) {
+    std::vector<float> scale(1, sc);
+    Weight w{DType::F8_E4M3, 1, 512, codes.data(), scale.data(), 1, 1024};
+    std::vector<float> out(512);
+    w.row_to_f32(0, 0, 512, out.data());
+    for (int i = 0; i < 512; ++i) {
+      float want = kF8E4M3ToF32[codes[i]] * sc;
+      if (std::isnan(want)) {
+        EXPECT_TRUE(std::isnan(out[i])) << "code " << i;
+      } else {
+        EXPECT_EQ(bits_from_f32(out[i]), bits_from_f32(want)) << "code " << i % 256 << " scale " << sc;
+      }
+    }
+  }
+}
+}  // namespace
+}  // namespace dsv32
