@@ -137,7 +137,7 @@ int run(const std::vector<std::string>& args) {
       kl_base, state_path;
   int64_t ctx = 512, max_chunks = 0;
   int threads = 2, top_n = 64;
-  bool resume = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false;
+  bool resume = false, resume_if_any = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false;
   ArgParser p("ppl",
               "Perplexity of a model on a text file, llama.cpp's method: tokenize the whole file, cut it\n"
               "into non-overlapping chunks of --ctx tokens, put BOS first in each, score only the second\n"
@@ -157,8 +157,9 @@ int run(const std::vector<std::string>& args) {
   p.add("--top-n", &top_n, "N", "--save-logits keeps the top-N log-probs + the rest mass per token");
   p.add_flag("--full-logits", &full_logits, "--save-logits keeps the full distribution (exact KL, 4 B x vocab per token)");
   p.add_flag("--compare", &compare, "run dense/naive, dense/absorbed, sparse/naive, sparse/absorbed; KL vs dense/naive");
-  p.add("--state", &state_path, "FILE", "progress file (default: OUT.state with --json, else ppl.state)");
+  p.add("--state", &state_path, "FILE", "progress file, removed when the run finishes (default: OUT.state with --json, else ppl.state)");
   p.add_flag("--resume", &resume, "continue an interrupted run from its state file");
+  p.add_flag("--resume-if-any", &resume_if_any, "resume when a state file exists, else start (for scripts)");
   p.add_flag("--fresh", &fresh, "discard an existing state file and start over");
   p.add_flag("--no-bos", &no_bos, "do not replace each chunk's first token by BOS");
   p.add_flag("--quiet", &quiet, "no progress bar");
@@ -175,6 +176,7 @@ int run(const std::vector<std::string>& args) {
   if (tok_path.empty()) tok_path = default_tokenizer_path(DSV32_SOURCE_DIR);
   if (state_path.empty()) state_path = json_out.empty() ? "ppl.state" : json_out + ".state";
   if (fresh) std::remove(state_path.c_str());
+  if (resume_if_any && !fresh) resume = access(state_path.c_str(), F_OK) == 0;
 
   Tokenizer tok = Tokenizer::load(tok_path);
   const std::string text = read_text_file(text_path);
@@ -363,9 +365,10 @@ int run(const std::vector<std::string>& args) {
     f << out.dump(2) << "\n";
     if (!f || (f.close(), std::rename((json_out + ".tmp").c_str(), json_out.c_str()) != 0))
       fail(json_out + ": cannot write");
-    std::remove(state.path().c_str());  // the JSON now holds every finished result
     std::printf("json %s\n", json_out.c_str());
   }
+  // Finished: the results are printed (and in the JSON); the state is only for interrupted runs.
+  std::remove(state.path().c_str());
   return 0;
 }
 

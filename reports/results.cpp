@@ -4,6 +4,7 @@
 #include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdlib>
 #include <fstream>
 #include <map>
 #include <sstream>
@@ -35,14 +36,19 @@ struct Node {
     if (!j.is_array()) bad("expected an array");
     return j.size();
   }
-  // verify writes non-finite metrics as the strings "nan", "inf", "-inf".
+  // verify writes non-finite metrics as the strings "nan", "inf", "-inf"; Google Benchmark's
+  // AddCustomContext values (peak_gflops, ...) are numbers written as strings; bare NaN became null.
   double num() const {
     if (j.is_number()) return j.get<double>();
+    if (j.is_null()) return NAN;
     if (j.is_string()) {
       const auto& s = j.get_ref<const std::string&>();
       if (s == "nan") return NAN;
       if (s == "inf") return INFINITY;
       if (s == "-inf") return -INFINITY;
+      char* end = nullptr;
+      double v = std::strtod(s.c_str(), &end);
+      if (!s.empty() && *end == 0) return v;
     }
     bad("expected a number");
   }
@@ -257,12 +263,45 @@ ResultFile parse_result(const json& j, const std::string& path) {
   return r;
 }
 
+// Google Benchmark writes non-finite numbers as bare NaN / inf / -inf (e.g. the "cv" aggregate of
+// a counter that is always 0), which strict JSON rejects. Outside strings, turn them into null.
+static std::string nonfinite_to_null(const std::string& in) {
+  std::string out;
+  out.reserve(in.size());
+  bool str = false;
+  for (size_t i = 0; i < in.size(); ++i) {
+    char c = in[i];
+    if (str) {
+      out += c;
+      if (c == '\\' && i + 1 < in.size()) out += in[++i];
+      else if (c == '"') str = false;
+      continue;
+    }
+    if (c == '"') { str = true; out += c; continue; }
+    bool neg = c == '-';
+    size_t k = i + (neg ? 1 : 0);
+    for (const char* w : {"NaN", "nan", "Infinity", "inf"}) {
+      size_t n = std::char_traits<char>::length(w);
+      if (in.compare(k, n, w) == 0) {
+        out += "null";
+        i = k + n - 1;
+        goto next;
+      }
+    }
+    out += c;
+  next:;
+  }
+  return out;
+}
+
 ResultFile load_result(const std::string& path) {
   std::ifstream f(path);
   if (!f) fail(path + ": cannot open");
   json j;
   try {
-    j = json::parse(f);
+    std::stringstream ss;
+    ss << f.rdbuf();
+    j = json::parse(nonfinite_to_null(ss.str()));
   } catch (const json::parse_error& e) {
     // nlohmann's message is long and multi-part; keep the byte offset, which is what helps.
     fail(path + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
