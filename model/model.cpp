@@ -1,5 +1,6 @@
 // The forward pass driver, MLA (naive and absorbed) and the lightning indexer.
 // Shapes per call: S tokens at absolute positions [P, P+S); E = P + S positions visible at the end.
+#include <algorithm>
 #include <cmath>
 #include <cstdio>
 #include <cstring>
@@ -74,7 +75,7 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
   }
   scratch.resize(pool.size());
   for (auto& s : scratch) {
-    s.probs.resize(T);
+    s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]
     s.scores.resize(T);
     s.order.resize(T);
   }
@@ -150,11 +151,28 @@ void Model::Impl::indexer_select(int layer, int64_t S, int64_t P) {
   const std::vector<int32_t>* pinned =
       pins && layer < int(pins->indexer_topk.size()) && !pins->indexer_topk[layer].empty()
           ? &pins->indexer_topk[layer] : nullptr;
+  // Few queries (decode): split each query's keys over the threads first, into ws.iscores [S, E].
+  // Every score is computed by the same call whatever the split, so both paths give the same bits.
+  const bool key_parallel = S < 2 * pool.size();
+  if (key_parallel) {
+    constexpr int64_t kKeys = 256;
+    const int64_t nb = (E + kKeys - 1) / kKeys;
+    ws.iscores.resize(S * E);
+    pool.parallel_for(S * nb, [&](int64_t i0, int64_t i1) {
+      for (int64_t i = i0; i < i1; ++i) {
+        const int64_t s = i / nb, u0 = (i % nb) * kKeys, n = P + s + 1;
+        if (u0 < n)
+          indexer_scores(ip, &ws.qi[s * HI * dI], &ws.wi[s * HI], kc + u0 * dI, std::min(kKeys, n - u0),
+                         &ws.iscores[s * E + u0]);
+      }
+    });
+  }
   pool.parallel_for(S, [&](int64_t i0, int64_t i1, int t) {
     ThreadScratch& sc = scratch[t];
     for (int64_t i = i0; i < i1; ++i) {
       const int64_t s = zigzag(i, S), n = P + s + 1;  // visible positions 0..t
-      indexer_scores(ip, &ws.qi[s * HI * dI], &ws.wi[s * HI], kc, n, sc.scores.data());
+      if (key_parallel) std::memcpy(sc.scores.data(), &ws.iscores[s * E], n * 4);
+      else indexer_scores(ip, &ws.qi[s * HI * dI], &ws.wi[s * HI], kc, n, sc.scores.data());
       if (dump_scores) std::memcpy(&ws.scores_dump[s * E], sc.scores.data(), n * 4);
       int32_t* out = &ws.topk[s * K];
       if (pinned) {
@@ -249,14 +267,18 @@ void Model::Impl::attention_block(int layer, int64_t S, int64_t P) {
     for (int64_t s = 0; s < S; ++s)
       for (int64_t h = 0; h < H; ++h)
         std::memcpy(&ws.qa[(s * H + h) * lat + rkv], &ws.q[(s * H + h) * dqk + dn], dr * 4);
+    // All heads share the latent rows (MQA): each thread takes a run of (query, head) items and
+    // reads the cache once per block of up to kHeadBlock heads of the same query.
     const AttendParams ap{lat, rkv, lat, lat, scale};
     pool.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
-      for (int64_t i = i0; i < i1; ++i) {
-        const int64_t s = zigzag(i / H, S), h = i % H;
+      for (int64_t i = i0; i < i1;) {
+        const int64_t s = zigzag(i / H, S), h0 = i % H;
+        const int64_t h1 = std::min({H, h0 + (i1 - i), h0 + kHeadBlock});
         const int32_t* idx = sparse ? &ws.topk[s * c.index_topk] : nullptr;
         const int64_t n = sparse ? ws.topk_n[s] : P + s + 1;
-        attend(ap, &ws.qa[(s * H + h) * lat], lc.mla.data(), lc.mla.data(), idx, n,
-               scratch[t].probs.data(), &ws.lat_o[(s * H + h) * rkv]);
+        attend_mqa(ap, h1 - h0, &ws.qa[(s * H + h0) * lat], lat, lc.mla.data(), lc.mla.data(), idx, n,
+                   scratch[t].probs.data(), &ws.lat_o[(s * H + h0) * rkv], rkv);
+        i += h1 - h0;
       }
     });
     // Output per head through W_UV: attn[s, h, :] = W_UV[h] õ[s, h, :].

@@ -13,7 +13,7 @@ namespace dsv32 {
 // before, so the decode loop (S = 1) never allocates.
 struct Workspace {
   std::vector<float> h, x, cq, q, z, kvb, qa, lat_o, attn, o;   // MLA
-  std::vector<float> qi, ki, wi, scores_dump;                   // indexer
+  std::vector<float> qi, ki, wi, iscores, scores_dump;          // indexer
   std::vector<int32_t> topk;                                    // [S, index_topk]
   std::vector<int64_t> topk_n;                                  // [S]
   std::vector<float> g, u, ffn;                                 // MLP
@@ -64,6 +64,9 @@ struct Model::Impl {
   void emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads,
                     int64_t width, const float* src, int64_t row_stride, int64_t head_stride);
 };
+
+// Heads per attend_mqa call in absorbed MLA (bounds the per-thread probability scratch).
+constexpr int64_t kHeadBlock = 16;
 
 // Zig-zag order for causal work: item i of [0, n) maps to rows 0, n-1, 1, n-2, ... so that the
 // static contiguous ranges of ThreadPool get equal shares of short and long rows.

@@ -30,4 +30,35 @@ void attend(const AttendParams& p, const float* q, const float* keys, const floa
   for (int64_t e = 0; e < p.d_v; ++e) out[e] *= inv;
 }
 
+void attend_mqa(const AttendParams& p, int64_t heads, const float* q, int64_t q_stride, const float* keys,
+                const float* values, const int32_t* index, int64_t n, float* probs, float* out,
+                int64_t out_stride) {
+  // Scores: one pass over the keys, every head per key row (probs is [heads, n]).
+  for (int64_t i = 0; i < n; ++i) {
+    const float* k = keys + (index ? index[i] : i) * p.key_stride;
+    for (int64_t h = 0; h < heads; ++h) probs[h * (n + 1) + i] = p.scale * vec::dot(q + h * q_stride, k, p.d_k);
+  }
+  for (int64_t h = 0; h < heads; ++h) {
+    float* ph = probs + h * (n + 1);  // row stride n + 1: the sum sits after the row
+    float mx = -INFINITY;
+    for (int64_t i = 0; i < n; ++i) mx = ph[i] > mx ? ph[i] : mx;
+    float sum = 0;
+    for (int64_t i = 0; i < n; ++i) {
+      ph[i] = std::exp(ph[i] - mx);
+      sum += ph[i];
+    }
+    ph[n] = sum;
+    std::memset(out + h * out_stride, 0, p.d_v * sizeof(float));
+  }
+  // Values: one pass over the rows, accumulated per head in position order (as attend()).
+  for (int64_t i = 0; i < n; ++i) {
+    const float* v = values + (index ? index[i] : i) * p.value_stride;
+    for (int64_t h = 0; h < heads; ++h) vec::axpy(probs[h * (n + 1) + i], v, out + h * out_stride, p.d_v);
+  }
+  for (int64_t h = 0; h < heads; ++h) {
+    const float inv = 1.f / probs[h * (n + 1) + n];
+    for (int64_t e = 0; e < p.d_v; ++e) out[h * out_stride + e] *= inv;
+  }
+}
+
 }  // namespace dsv32

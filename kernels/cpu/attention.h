@@ -24,4 +24,14 @@ struct AttendParams {
 void attend(const AttendParams& p, const float* q, const float* keys, const float* values,
             const int32_t* index, int64_t n, float* probs, float* out);
 
+// attend_mqa: `heads` queries sharing one key/value set (absorbed MLA: every head attends to the
+// same latent rows). Reads each cache row once for all heads instead of once per head.
+//   q     : [heads, d_k] (row stride q_stride);  out: [heads, d_v] (row stride out_stride)
+//   probs : scratch, at least heads·(n + 1) floats
+//   !! per head, the arithmetic and its order are exactly attend()'s, so the results are
+//      bit-identical to calling attend() head by head.
+void attend_mqa(const AttendParams& p, int64_t heads, const float* q, int64_t q_stride, const float* keys,
+                const float* values, const int32_t* index, int64_t n, float* probs, float* out,
+                int64_t out_stride);
+
 }  // namespace dsv32

@@ -274,3 +274,25 @@ TEST(Ops, F8RowDecodeIsExactForAllCodesAndScales) {
 }
 }  // namespace
 }  // namespace dsv32
+
+namespace dsv32 {
+namespace {
+// attend_mqa (all heads over shared rows) is bit-identical to attend() per head, dense and gathered.
+TEST(Ops, AttendMqaEqualsAttendPerHead) {
+  const int dk = 48, dv = 32, n = 37, H = 5;
+  std::vector<float> q = randn(H * dk, 21), rows = randn(n * dk, 22), probs(H * (n + 1)), one(n);
+  AttendParams p{dk, dv, dk, dk, 0.3f};  // values = first dv columns of the key rows (latent)
+  std::vector<int32_t> idx = {0, 3, 4, 10, 20, 36};
+  for (bool sparse : {false, true}) {
+    const int32_t* ix = sparse ? idx.data() : nullptr;
+    const int64_t cnt = sparse ? int64_t(idx.size()) : n;
+    std::vector<float> out(H * dv), ref(dv);
+    attend_mqa(p, H, q.data(), dk, rows.data(), rows.data(), ix, cnt, probs.data(), out.data(), dv);
+    for (int h = 0; h < H; ++h) {
+      attend(p, q.data() + h * dk, rows.data(), rows.data(), ix, cnt, one.data(), ref.data());
+      for (int e = 0; e < dv; ++e) ASSERT_EQ(out[h * dv + e], ref[e]) << "head " << h << " sparse " << sparse;
+    }
+  }
+}
+}  // namespace
+}  // namespace dsv32
