@@ -73,6 +73,8 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
     }
     if (opt.attn == AttnMode::kSparse) lc.indexer.assign(T * c.index_head_dim, 0.f);
   }
+  // Decode-time indexer scores [S < 2·threads, E ≤ T]: sized once so decode never reallocates.
+  if (opt.attn == AttnMode::kSparse) ws.iscores.reserve(2 * pool.size() * T);
   scratch.resize(pool.size());
   for (auto& s : scratch) {
     s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]
@@ -81,7 +83,7 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
   }
 }
 
-void Model::Impl::emit(const char* name, int layer, int64_t P, std::vector<int64_t> shape,
+void Model::Impl::emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
                        const void* data, DType dt, int64_t pad_to, double pad_value) {
   if (!obs || !*obs) return;
   TensorEvent e;
@@ -94,7 +96,7 @@ void Model::Impl::emit(const char* name, int layer, int64_t P, std::vector<int64
   }
   e.layer = layer;
   e.pos0 = P;
-  e.shape = std::move(shape);
+  e.shape.assign(shape.begin(), shape.end());
   e.dtype = dt;
   e.data = data;
   e.pad_to = pad_to;

@@ -1,6 +1,7 @@
 // Internal state of Model shared by model.cpp (driver, MLA, indexer) and ffn.cpp (dense MLP, MoE).
 // Not part of the public interface.
 #pragma once
+#include <initializer_list>
 #include <vector>
 
 #include "kernels/cpu/rope.h"
@@ -58,7 +59,8 @@ struct Model::Impl {
   void swiglu(const MlpWeights& m, const float* x, int64_t rows, float* y);  // ffn.cpp
 
   // Reports a tensor to the observer (no-op without one). data: [rows, ...shape tail].
-  void emit(const char* name, int layer, int64_t P, std::vector<int64_t> shape, const void* data,
+  // The shape is an initializer_list so that a call without an observer allocates nothing.
+  void emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape, const void* data,
             DType dt = DType::F32, int64_t pad_to = 0, double pad_value = 0);
   // Same for a strided view: rows x heads x width taken from `src` with the given strides.
   void emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads,

@@ -58,7 +58,9 @@ void moe_route(const MoeRouteParams& p, const float* logits, const float* bias, 
     }
     order.resize(G);
     for (int g = 0; g < G; ++g) order[g] = g;
-    std::stable_sort(order.begin(), order.end(), [&](int a, int b) { return gscore[a] > gscore[b]; });
+    // Equal group scores: lower group first (an explicit tie-break: stable_sort would allocate).
+    std::sort(order.begin(), order.end(),
+              [&](int a, int b) { return gscore[a] > gscore[b] || (gscore[a] == gscore[b] && a < b); });
     for (int r = p.topk_group; r < G; ++r)
       std::fill(select + order[r] * per, select + (order[r] + 1) * per, -INFINITY);
   }
