@@ -6,6 +6,7 @@
 
 #include "app/args.h"
 #include "app/command.h"
+#include "app/common.h"
 #include "model/error.h"
 #include "verify/compare.h"
 
@@ -62,7 +63,19 @@ int run(const std::vector<std::string>& args) {
     } else {
       print_report(stdout, rep);
     }
-    if (!json_out.empty()) write_json(json_out, report_json(rep));
+    if (!json_out.empty()) {
+      // The shared result envelope (reports/RESULTS.md) so report/history know commit and mode.
+      nlohmann::json j = report_json(rep);
+      j["schema_version"] = 1;
+      j["kind"] = "verify";
+      j["attn"] = b.meta().meta.attn;
+      j["mla"] = b.meta().meta.mla;
+      j["context"] = {{"git_commit", app::git_commit()}, {"time", app::utc_now()}, {"producer", "dsv32 verify"},
+                      {"version", app::kVersion}, {"device", "cpu"},
+                      {"a", a.meta().meta.producer + " " + a.meta().meta.numerics},
+                      {"b", b.meta().meta.producer + " " + b.meta().meta.numerics}};
+      write_json(json_out, j);
+    }
     return rep.passed() ? 0 : 1;
   } catch (const Error& e) {
     // Still leave a machine-readable verdict behind for scripts.
