@@ -36,6 +36,7 @@
 #include <thread>
 #include <vector>
 
+#include "app/common.h"
 #include "bench/bench_util.h"
 #include "bench/peak.h"
 #include "kernels/cpu/attention.h"
@@ -380,20 +381,6 @@ void register_moe(const Shapes& s) {
   }
 }
 
-std::string git_commit() {
-#ifdef DSV32_SOURCE_DIR
-  std::string cmd = std::string("git -C '") + DSV32_SOURCE_DIR + "' rev-parse HEAD 2>/dev/null";
-  if (FILE* p = popen(cmd.c_str(), "r")) {
-    char buf[128] = {0};
-    bool ok = std::fgets(buf, sizeof buf, p) != nullptr;
-    pclose(p);
-    std::string s = ok ? buf : "";
-    while (!s.empty() && (s.back() == '\n' || s.back() == '\r')) s.pop_back();
-    if (s.size() == 40) return s;
-  }
-#endif
-  return "unknown";
-}
 
 }  // namespace
 }  // namespace dsv32::bench
@@ -442,7 +429,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("peak_gbps_1t", fmt(pk.gbps_1t));
   benchmark::AddCustomContext("threads", std::to_string(threads));
   benchmark::AddCustomContext("probe_bytes", std::to_string(probe_bytes));
-  benchmark::AddCustomContext("git_commit", git_commit());
+  benchmark::AddCustomContext("git_commit", dsv32::app::git_commit());
   benchmark::AddCustomContext("full", g_full ? "true" : "false");
 
   dsv32::ThreadPool pool(threads);

@@ -2,7 +2,6 @@
 // style table and writes the kind "bench" JSON of reports/RESULTS.md; bad options exit 2 with a
 // one-line error. No speed goal is asserted here (timings on a shared machine are not a test).
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 #include <unistd.h>
 
 #include <cstdio>
@@ -12,26 +11,14 @@
 #include <set>
 #include <string>
 
+#include "tests/cli/cli_util.h"
 #include "tests/model/tiny_model.h"
 
 namespace dsv32::testing {
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out;  // stdout + stderr
-};
-
-Result dsv32(const std::string& args) {
-  Result r;
-  std::string cmd = std::string(DSV32_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
-}
+using Result = CliResult;
+Result dsv32(const std::string& args) { return run_cli(args); }
 
 std::string tmp_json(const char* tag) {
   return (std::filesystem::temp_directory_path() /

@@ -1,31 +1,18 @@
 // The CLI's contract for bad input: a one-line error naming what is wrong, exit status 2, never a
 // crash; and the main paths succeed with exit 0.
 #include <gtest/gtest.h>
-#include <sys/wait.h>
 
 #include <cstdio>
 #include <string>
 
+#include "tests/cli/cli_util.h"
 #include "tests/model/tiny_model.h"
 
 namespace dsv32::testing {
 namespace {
 
-struct Result {
-  int status = -1;
-  std::string out;  // stdout + stderr
-};
-
-Result dsv32(const std::string& args) {
-  Result r;
-  std::string cmd = std::string(DSV32_BIN) + " " + args + " 2>&1";
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-  int st = pclose(p);
-  r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  return r;
-}
+using Result = CliResult;
+Result dsv32(const std::string& args) { return run_cli(args); }
 
 void expect_error(const std::string& args, const std::string& needle) {
   Result r = dsv32(args);
