@@ -6,7 +6,7 @@
 //   indexer_topk: the positions of the k largest scores among scores[0, n), k_eff = min(k, n),
 //     written ascending to out[0, k_eff); returns k_eff.
 //     !! Ties: score descending, then the LOWER position wins (deterministic; documented in
-//        verify/SCHEMA.md). NaN ranks below −inf.
+//        verify/SCHEMA.md). NaN ranks as −inf (ties with it broken by position).
 #pragma once
 #include <cstdint>
 
