@@ -93,8 +93,9 @@ int64_t f8_block_to_f32(const uint8_t* p, int64_t i, int64_t end, float s, float
     for (; i + kLanes <= end; i += kLanes) {
       u32x16 c;
 #ifdef __AVX512F__
-      // GCC 12 scalarises __builtin_convertvector(u8 -> u32); say vpmovzxbd directly.
-      __m512i z = _mm512_cvtepu8_epi32(_mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
+      // GCC 12 scalarises __builtin_convertvector(u8 -> u32); say vpmovzxbd directly (zero-masked
+      // form: the unmasked intrinsic trips a -Wmaybe-uninitialized false positive in GCC 12).
+      __m512i z = _mm512_maskz_cvtepu8_epi32(0xffff, _mm_loadu_si128(reinterpret_cast<const __m128i*>(p + i)));
       std::memcpy(&c, &z, sizeof c);
 #else
       uint32_t t[kLanes];
