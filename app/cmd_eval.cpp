@@ -95,7 +95,7 @@ int run(const std::vector<std::string>& args) {
   auto done = [&](const std::string& f) { return fs::exists(res + "/" + f); };
   auto step = [&](const std::string& name, auto&& body) {
     std::fprintf(stderr, "\n== eval: %s\n", name.c_str());
-    Step s{name};
+    Step s{name, true, ""};
     try {
       int rc = body();
       if (rc != 0) { s.ok = false; s.note = "exit " + std::to_string(rc); }

@@ -84,11 +84,11 @@ class StateFile {
       }
       in.close();
       // Rewrite without any torn tail so appends continue cleanly.
-      rewrite(header, runs, *done);
+      rewrite(header, *done);
     } else {
       if (access(path_.c_str(), F_OK) == 0)
         fail(path_ + ": state of an earlier run exists: pass --resume to continue it, or --fresh to start over");
-      rewrite(header, runs, 0);
+      rewrite(header, 0);
     }
   }
   void append(const json& rec) {
@@ -102,9 +102,8 @@ class StateFile {
   const std::string& path() const { return path_; }
 
  private:
-  void rewrite(const json& header, std::vector<ModeRun>& runs, int64_t done) {
-    // Re-serialise the kept chunks from the accumulated logs is not possible per chunk, so keep
-    // the file's first `done` lines verbatim.
+  // Rewrites the file as the header plus its first `done` chunk lines, kept verbatim.
+  void rewrite(const json& header, int64_t done) {
     std::vector<std::string> keep;
     {
       std::ifstream in(path_);
@@ -120,7 +119,6 @@ class StateFile {
       if (!out) fail(tmp + ": cannot write state");
     }
     if (std::rename(tmp.c_str(), path_.c_str()) != 0) fail(path_ + ": cannot write state");
-    (void)runs;
   }
   std::string path_;
 };
@@ -202,11 +200,11 @@ int run(const std::vector<std::string>& args) {
   if (compare) {
     for (AttnMode a : {AttnMode::kDense, AttnMode::kSparse}) {
       if (a == AttnMode::kSparse && !c.has_indexer) continue;
-      for (MlaMode m : {MlaMode::kNaive, MlaMode::kAbsorbed}) runs.push_back({a, m, nullptr});
+      for (MlaMode m : {MlaMode::kNaive, MlaMode::kAbsorbed}) runs.push_back({a, m, nullptr, {}});
     }
   } else {
     AttnMode a = attn == "auto" ? (c.has_indexer ? AttnMode::kSparse : AttnMode::kDense) : parse_attn_mode(attn);
-    runs.push_back({a, parse_mla_mode(mla), nullptr});
+    runs.push_back({a, parse_mla_mode(mla), nullptr, {}});
   }
   for (auto& r : runs) r.model = std::make_unique<Model>(weights, ModelOptions{r.attn, r.mla, ctx, threads});
 

@@ -51,8 +51,10 @@ int run(const std::vector<std::string>& args) {
   if (!p.parse(args)) return 0;
   rs.resolve(p);
   const int64_t n = int64_t(rs.ids.size());
-  if (prefill < 0 || prefill > n) prefill = prefill < 0 ? n : n;
-  if (prefill == 0 && n > 0) prefill = 1;  // the first token is always a (one-token) prefill call
+  if (prefill > n)
+    fail("--prefill " + std::to_string(prefill) + " exceeds the " + std::to_string(n) + " ids given");
+  if (prefill < 0) prefill = n;  // default: prefill everything
+  if (prefill == 0) prefill = 1;  // decode-only: the first token is a one-token call either way
 
   Stopwatch load_sw;
   rs.load(n);

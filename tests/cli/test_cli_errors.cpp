@@ -42,6 +42,7 @@ TEST(Cli, RunRejectsBadInput) {
   expect_error("run --model " + m, "missing token ids");
   expect_error("run --ids 1", "missing required option --model");
   expect_error("run --model " + m + " --ids 1 --threads", "needs a value");
+  expect_error("run --model " + m + " --ids 1,2 --prefill 3", "--prefill 3 exceeds the 2 ids");
   const std::string v3 = tiny_checkpoint(SynthWeights::kBf16, 3, "DeepseekV3ForCausalLM");
   expect_error("run --model " + v3 + " --ids 1 --attn sparse", "no lightning indexer");
   expect_error("synth --preset huge --out /tmp/x", "unknown preset 'huge'");
