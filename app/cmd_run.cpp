@@ -1,6 +1,5 @@
 // dsv32 run: prefill + teacher-forced decode on a checkpoint, top-5 per position, timing, dumps.
 #include <algorithm>
-#include <cmath>
 #include <cstdio>
 #include <memory>
 #include <numeric>
@@ -12,6 +11,7 @@
 #include "model/error.h"
 #include "model/model.h"
 #include "verify/dump.h"
+#include "verify/ppl.h"
 
 namespace dsv32::app {
 namespace {
@@ -104,12 +104,7 @@ int run(const std::vector<std::string>& args) {
       const float* row = &logits[t * V];
       std::printf("%6lld %8d ", (long long)t, ids32[t]);
       for (auto& [id, v] : top_n(row, V, top)) std::printf(" %6d:%-8.3f", id, v);
-      if (t + 1 < n) {
-        float mx = *std::max_element(row, row + V);
-        double se = 0;
-        for (int64_t i = 0; i < V; ++i) se += std::exp(double(row[i]) - mx);
-        std::printf("  [%.3f]", mx + std::log(se) - row[ids32[t + 1]]);
-      }
+      if (t + 1 < n) std::printf("  [%.3f]", -row_stats(row, V).logp(row, ids32[t + 1]));
       std::printf("\n");
     }
   }
