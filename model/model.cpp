@@ -27,6 +27,19 @@ MlaMode parse_mla_mode(const std::string& s) {
   fail("--mla: '" + s + "' is not one of naive, absorbed");
 }
 
+const char* to_string(Device d) { return d == Device::kCpu ? "cpu" : "cuda"; }
+const char* to_string(Numerics n) { return n == Numerics::kExact ? "exact" : "ref1"; }
+Device parse_device(const std::string& s) {
+  if (s == "cpu") return Device::kCpu;
+  if (s == "cuda") return Device::kCuda;
+  fail("--device: '" + s + "' is not one of cpu, cuda");
+}
+Numerics parse_numerics(const std::string& s) {
+  if (s == "exact") return Numerics::kExact;
+  if (s == "ref1") return Numerics::kRef1;
+  fail("--numerics: '" + s + "' is not one of exact, ref1");
+}
+
 KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn) {
   KvBytes k;
   const int64_t H = c.n_heads;
@@ -62,6 +75,8 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
   if (opt.attn == AttnMode::kSparse && !c.has_indexer)
     fail(c.source + ": architecture " + c.architecture + " has no lightning indexer; use --attn dense");
   if (opt.max_ctx < 1) fail("context capacity must be at least 1 position");
+  if (opt.device != Device::kCpu) fail("--device cuda: the CUDA forward pass is not built yet");
+  if (opt.numerics != Numerics::kExact) fail("--numerics ref1: the REF-1 emulation profile is not built yet");
   const int64_t T = opt.max_ctx, H = c.n_heads;
   cache.resize(c.n_layers);
   for (auto& lc : cache) {

@@ -23,16 +23,29 @@ namespace dsv32 {
 
 enum class AttnMode { kDense, kSparse };
 enum class MlaMode { kNaive, kAbsorbed };
+// Where the forward pass runs. kCuda needs a build with -DDSV32_CUDA=ON and a CUDA device.
+enum class Device { kCpu, kCuda };
+// Rounding profile (SPEC §6.6, §13.2):
+//   kExact — fp32 activations and accumulation, weights dequantized exactly, fp32 scores/softmax;
+//   kRef1  — emulates the official REF-1 code's precision points (bf16 activations, act_quant +
+//            block-promoted fp8_gemm, FP8-simulated c_KV, bf16 scores/softmax) for dump matching.
+enum class Numerics { kExact, kRef1 };
 const char* to_string(AttnMode m);
 const char* to_string(MlaMode m);
+const char* to_string(Device d);
+const char* to_string(Numerics n);
 AttnMode parse_attn_mode(const std::string& s);  // "dense" | "sparse", else Error
 MlaMode parse_mla_mode(const std::string& s);    // "naive" | "absorbed", else Error
+Device parse_device(const std::string& s);       // "cpu" | "cuda", else Error
+Numerics parse_numerics(const std::string& s);   // "exact" | "ref1", else Error
 
 struct ModelOptions {
   AttnMode attn = AttnMode::kDense;
   MlaMode mla = MlaMode::kAbsorbed;
   int64_t max_ctx = 4096;  // cache capacity in positions
   int threads = 1;
+  Device device = Device::kCpu;
+  Numerics numerics = Numerics::kExact;
 };
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official
