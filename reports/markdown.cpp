@@ -18,13 +18,14 @@ std::string md_cell(const std::string& s) {
 
 std::string table_md(const Table& t) {
   std::string s = "**" + t.caption + "**\n\n|";
-  for (auto& h : t.head) s += " " + md_cell(h) + " |";
+  // Appended piecewise: `" " + md_cell(h)` trips GCC 12's -Wrestrict false positive.
+  for (auto& h : t.head) s.append(" ").append(md_cell(h)).append(" |");
   s += "\n|";
   for (size_t c = 0; c < t.head.size(); ++c) s += c < t.numeric.size() && t.numeric[c] ? "---:|" : "---|";
   s += "\n";
   for (auto& r : t.rows) {
     s += "|";
-    for (auto& v : r) s += " " + md_cell(v) + " |";
+    for (auto& v : r) s.append(" ").append(md_cell(v)).append(" |");
     s += "\n";
   }
   return s + "\n";
