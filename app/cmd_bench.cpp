@@ -29,6 +29,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
+#include "app/run_setup.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/threadpool.h"
@@ -226,11 +227,15 @@ int bench(const std::vector<std::string>& args) {
   p.add("--curve", &curve_text, "LIST", "context lengths of the attention cost curve (0: none)");
   p.add("--chunk", &chunk, "N", "tokens per forward call when prefilling to a depth");
   p.add("--threads", &threads, "T", "worker threads");
+  DeviceChoice dev;
+  dev.add_options(p);
   p.add("--mem-budget", &budget_mib, "MIB", "memory for KV cache + activations (default: 80% of free)");
   p.add("--json", &json_out, "OUT", "write results (reports/RESULTS.md, kind \"bench\")");
   p.epilog("examples:\n  dsv32 bench --model models/tiny\n"
            "  dsv32 bench --model models/tiny --modes sparse/absorbed --depths 0,2048,8192,32768 --json b.json");
   if (!p.parse(args)) return 0;
+  ModelOptions dev_opt;
+  dev.apply(dev_opt);
   if (reps < 1 || reps > 1000) fail("--reps: must be between 1 and 1000");
   if (pp < 0 || tg < 0) fail(pp < 0 ? "--pp: must be >= 0" : "--tg: must be >= 0");
   if (pp == 0 && tg == 0) fail("--pp and --tg are both 0: nothing to measure");
@@ -263,6 +268,7 @@ int bench(const std::vector<std::string>& args) {
       preset + " " + (dts.find("F8_E4M3") != std::string::npos ? "F8" : dts.substr(0, dts.find(' ')));
   const int64_t V = c.vocab_size;
   std::vector<TestResult> results;
+  std::string device_name = "cpu";  // the Model's, once one is built
 
   for (const Mode& mode : modes) {
     const KvBytes kv = kv_cache_bytes(c, mode.mla, mode.attn);
@@ -297,7 +303,12 @@ int bench(const std::vector<std::string>& args) {
     o.mla = mode.mla;
     o.max_ctx = max_ctx;
     o.threads = threads;
+    o.device = dev_opt.device;
+    o.gpu_gemm = dev_opt.gpu_gemm;
+    // Model::forward returns after the device finished (CudaForward synchronizes its stream), so
+    // the stopwatches below time the GPU work too, not just its launch.
     Model m(weights, o);
+    device_name = m.device_name();
     std::vector<int32_t> ids(max_ctx);
     uint64_t st = 0x5eed + uint64_t(mode.attn) * 2 + uint64_t(mode.mla);
     for (auto& id : ids) { st = st * 6364136223846793005ull + 1442695040888963407ull; id = int32_t((st >> 33) % uint64_t(V)); }
@@ -346,6 +357,10 @@ int bench(const std::vector<std::string>& args) {
   // Attention cost curve (absorbed MLA; dense vs sparse), contexts that fit half the budget.
   struct CurvePoint { int64_t ctx; double dense_s, sparse_s; };
   std::vector<CurvePoint> points;
+  if (!curve.empty() && dev_opt.device == Device::kCuda) {
+    skipped.push_back({"dense|sparse/absorbed", "attention_cost", "the curve times the CPU kernels; not run with --device cuda"});
+    curve.clear();
+  }
   if (!curve.empty()) {
     ThreadPool pool(threads);
     const int timed = std::min(c.n_layers, 4);
@@ -367,6 +382,8 @@ int bench(const std::vector<std::string>& args) {
 
   // ---- report ----
   const double size_mib = double(weights->weight_bytes) / (1 << 20);
+  if (dev_opt.device == Device::kCuda)
+    std::printf("device: %s, gpu gemm %s\n", device_name.c_str(), to_string(dev_opt.gpu_gemm));
   std::printf("| model | size | threads | mode | test | t/s |\n|---|---:|---:|---|---:|---:|\n");
   for (const TestResult& r : results)
     std::printf("| %s | %.1f MiB | %d | %s | %s | %.2f ± %.2f |\n", model_label.c_str(), size_mib, threads,
@@ -411,7 +428,8 @@ int bench(const std::vector<std::string>& args) {
     j["kind"] = "bench";
     j["context"] = {{"git_commit", git_commit()}, {"time", utc_now()}, {"machine", machine()},
                     {"producer", "dsv32 bench"}, {"version", kVersion}, {"model", model_dir},
-                    {"preset", preset}, {"device", "cpu"}};
+                    {"preset", preset}, {"device", to_string(dev_opt.device)},
+                    {"device_name", device_name}, {"gpu_gemm", to_string(dev_opt.gpu_gemm)}};
     j["settings"] = {{"pp", pp}, {"tg", tg}, {"reps", reps}, {"depths", depths}, {"threads", threads},
                      {"chunk", chunk}, {"mem_budget_bytes", budget}, {"direction", "tokens_per_s: higher is better"}};
     json rs = json::array();

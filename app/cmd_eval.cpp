@@ -17,6 +17,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
+#include "app/run_setup.h"
 #include "model/error.h"
 #include "model/synth.h"
 #include "model/tokenizer/tokenizer.h"
@@ -61,6 +62,8 @@ int run(const std::vector<std::string>& args) {
   p.add("--out", &out, "DIR", "report directory (results in DIR/results)");
   p.add("--history", &history, "DB", "SQLite history to record into");
   p.add("--threads", &threads, "T", "worker threads");
+  DeviceChoice dev;  // passed on to run, ppl and bench
+  dev.add_options(p);
   p.add("--ctx", &ctx, "N", "ppl chunk length (default: 2 x index_topk, so sparse attention selects)");
   p.add("--chunks", &chunks, "K", "ppl chunks");
   p.add("--verify-tokens", &n_verify, "N", "tokens of the verify runs (prefill half, decode the rest)");
@@ -68,6 +71,12 @@ int run(const std::vector<std::string>& args) {
   p.add_flag("--no-bench", &no_bench, "skip throughput measurements");
   p.add_flag("--fresh", &fresh, "redo every step (default: keep finished results)");
   if (!p.parse(args)) return 0;
+  ModelOptions dev_opt;
+  dev.apply(dev_opt);  // bad --device / --gpu-gemm values fail here, before any step
+  auto with_device = [&](std::vector<std::string> a) {
+    for (const std::string& x : dev.args()) a.push_back(x);
+    return a;
+  };
 
   if (model.empty()) {
     model = src + "/.cache/models/tiny-fp8";
@@ -122,13 +131,15 @@ int run(const std::vector<std::string>& args) {
         if (done(vj)) { std::fprintf(stderr, "eval: verify %s: kept %s/%s\n", mode.c_str(), res.c_str(), vj.c_str()); continue; }
         step("verify " + mode, [&] {
           const std::string ref = res + "/ref_" + mode + ".h5", cpp = res + "/cpp_" + mode + ".h5";
-          call_command("run", {"--model", model, "--ids", id_list, "--prefill", prefill, "--attn", attn, "--mla", mla,
-                               "--threads", std::to_string(threads), "--quiet", "--dump", cpp});
+          call_command("run", with_device({"--model", model, "--ids", id_list, "--prefill", prefill, "--attn", attn,
+                                           "--mla", mla, "--threads", std::to_string(threads), "--quiet", "--dump", cpp}));
           std::string cmd = "/usr/bin/python3 " + quote(src + "/reference/run.py") + " --model " + quote(model) +
                             " --ids " + id_list + " --prefill " + prefill + " --attn " + attn + " --mla " + mla +
                             " --threads " + std::to_string(threads) + " --dump " + quote(ref) + " >/dev/null";
           if (std::system(cmd.c_str()) != 0) fail("reference/run.py failed for " + mode + " (run it by hand to see why)");
-          int rc = call_command("verify", {ref, cpp, "--quiet", "--json", res + "/" + vj + ".tmp"});
+          // GPU GEMMs below fp32 round activations to bf16: judge them with the bf16 profile.
+          const std::string profile = dev_opt.gpu_gemm == GpuGemm::kFp32 ? "fp32" : "bf16";
+          int rc = call_command("verify", {ref, cpp, "--quiet", "--profile", profile, "--json", res + "/" + vj + ".tmp"});
           fs::rename(res + "/" + vj + ".tmp", res + "/" + vj);
           fs::remove(ref);
           fs::remove(cpp);
@@ -140,15 +151,16 @@ int run(const std::vector<std::string>& args) {
   // 2. PPL / KLD of the four modes (resumable through its own state file).
   if (!done("ppl.json"))
     step("ppl --compare", [&] {
-      return call_command("ppl", {"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx", std::to_string(ctx),
-                                  "--chunks", std::to_string(chunks), "--compare", "--threads", std::to_string(threads),
-                                  "--json", res + "/ppl.json", "--resume-if-any"});
+      return call_command("ppl", with_device({"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx",
+                                              std::to_string(ctx), "--chunks", std::to_string(chunks), "--compare",
+                                              "--threads", std::to_string(threads), "--json", res + "/ppl.json",
+                                              "--resume-if-any"}));
     });
   // 3. Throughput, and per-op fraction of peak when bench_ops sits next to this binary.
   if (!no_bench && !done("bench.json"))
     step("bench", [&] {
-      return call_command("bench", {"--model", model, "--threads", std::to_string(threads), "--reps", "3",
-                                    "--json", res + "/bench.json"});
+      return call_command("bench", with_device({"--model", model, "--threads", std::to_string(threads), "--reps", "3",
+                                                "--json", res + "/bench.json"}));
     });
   const fs::path ops_bin = fs::read_symlink("/proc/self/exe").parent_path() / "bench_ops";
   if (!no_bench && !done("ops.json") && fs::exists(ops_bin))

@@ -14,6 +14,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
+#include "app/run_setup.h"
 #include "model/error.h"
 #include "model/model.h"
 #include "model/tokenizer/tokenizer.h"
@@ -149,6 +150,10 @@ int run(const std::vector<std::string>& args) {
   p.add("--attn", &attn, "MODE", "dense | sparse | auto");
   p.add("--mla", &mla, "MODE", "naive | absorbed");
   p.add("--threads", &threads, "T", "worker threads");
+  std::string numerics = "exact";
+  p.add("--numerics", &numerics, "PROFILE", "exact | ref1 (REF-1 emulation: bf16 points, act_quant + fp8_gemm)");
+  DeviceChoice dev;
+  dev.add_options(p);
   p.add("--json", &json_out, "OUT", "write results as JSON (reports/RESULTS.md, kind ppl)");
   p.add("--save-logits", &save_logits, "BASE.h5", "save this run's distributions for later --kl-base");
   p.add("--kl-base", &kl_base, "BASE.h5", "compare distributions with a saved run, token by token");
@@ -166,6 +171,8 @@ int run(const std::vector<std::string>& args) {
            "  dsv32 ppl --model M --text wiki.test.raw --ctx 4096 --attn sparse --kl-base base.h5\n"
            "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json");
   if (!p.parse(args)) return 0;
+  ModelOptions dev_opt;
+  dev.apply(dev_opt);  // bad --device / --gpu-gemm values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
   if (compare && (!save_logits.empty() || !kl_base.empty()))
     fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base");
@@ -206,7 +213,13 @@ int run(const std::vector<std::string>& args) {
     AttnMode a = attn == "auto" ? (c.has_indexer ? AttnMode::kSparse : AttnMode::kDense) : parse_attn_mode(attn);
     runs.push_back({a, parse_mla_mode(mla), nullptr, {}});
   }
-  for (auto& r : runs) r.model = std::make_unique<Model>(weights, ModelOptions{r.attn, r.mla, ctx, threads});
+  for (auto& r : runs) {
+    ModelOptions o{r.attn, r.mla, ctx, threads};
+    o.device = dev_opt.device;
+    o.gpu_gemm = dev_opt.gpu_gemm;
+    o.numerics = parse_numerics(numerics);
+    r.model = std::make_unique<Model>(weights, o);
+  }
 
   const std::string signature = "text=" + std::to_string(text.size()) + ":" + std::to_string(fnv1a(text)) +
                                 " ctx=" + std::to_string(ctx) + " bos=" + std::to_string(bos) +
@@ -307,7 +320,11 @@ int run(const std::vector<std::string>& args) {
 
   json out = {{"schema_version", 1}, {"kind", "ppl"},
               {"context", {{"git_commit", git_commit()}, {"time", utc_now()}, {"producer", "dsv32 ppl"},
-                           {"version", kVersion}, {"model", model_dir}, {"device", "cpu"}}},
+                           {"version", kVersion}, {"model", model_dir},
+                           {"device", to_string(runs[0].model->options().device)},
+                           {"device_name", runs[0].model->device_name()},
+                           {"gpu_gemm", to_string(runs[0].model->options().gpu_gemm)},
+                           {"numerics", to_string(runs[0].model->options().numerics)}}},
               {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path}, {"tokens_scored", n_chunks * per_chunk},
               {"tokenize_mb_per_s", text.size() / 1e6 / std::max(tok_s, 1e-9)}};
   json modes = json::array();
@@ -343,8 +360,8 @@ int run(const std::vector<std::string>& args) {
                 (long long)(n_chunks * per_chunk));
   } else {
     for (auto& [k, v] : modes[0].items()) out[k] = v;
-    std::printf("mode %s/%s, %lld chunks x %lld tokens, %lld scored\n", out["attn"].get<std::string>().c_str(),
-                out["mla"].get<std::string>().c_str(), (long long)n_chunks, (long long)ctx,
+    std::printf("mode %s/%s (%s), %lld chunks x %lld tokens, %lld scored\n", out["attn"].get<std::string>().c_str(),
+                out["mla"].get<std::string>().c_str(), numerics.c_str(), (long long)n_chunks, (long long)ctx,
                 (long long)(n_chunks * per_chunk));
     std::printf("PPL = %.4f +/- %.5f\n", out["ppl"].get<double>(), out["ppl_err"].get<double>());
     if (base) {

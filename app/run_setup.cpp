@@ -6,6 +6,20 @@
 
 namespace dsv32::app {
 
+void DeviceChoice::add_options(ArgParser& p) {
+  p.add("--device", &device, "DEV", "cpu | cuda (the GPU forward pass: a -DDSV32_CUDA=ON build and a device)");
+  p.add("--gpu-gemm", &gpu_gemm, "PREC",
+        "GEMMs with --device cuda: fp32 (the exact profile: CUDA dumps verify against CPU dumps with "
+        "--profile fp32) | bf16 (verify with --profile bf16) | fp8 (act_quant + e4m3 for F8 weights)");
+}
+
+void DeviceChoice::apply(ModelOptions& o) const {
+  o.device = parse_device(device);
+  o.gpu_gemm = parse_gpu_gemm(gpu_gemm);
+  if (o.device != Device::kCuda && o.gpu_gemm != GpuGemm::kFp32)
+    fail("--gpu-gemm " + gpu_gemm + ": needs --device cuda (the CPU path computes in fp32)");
+}
+
 void RunSetup::add_options(ArgParser& p, bool need_ids) {
   need_ids_ = need_ids;
   p.add("--model", &model_dir, "DIR", "checkpoint directory (config.json + safetensors)", true);
@@ -18,6 +32,10 @@ void RunSetup::add_options(ArgParser& p, bool need_ids) {
   p.add("--threads", &threads, "T", "worker threads");
   p.add("--ctx", &ctx, "N", "KV-cache capacity in positions (default: what the run needs)");
   p.add("--pin-from", &pin_from, "REF.h5", "take indexer top-k sets and expert choices from a dump");
+  p.add("--numerics", &numerics, "PROFILE",
+        "exact (fp32, dequantized weights) | ref1 (REF-1 emulation: bf16 rounding points, act_quant + "
+        "fp8_gemm, FP8 c_KV; for dump matching, verify with --profile ref1)");
+  device.add_options(p);
 }
 
 void RunSetup::resolve(const ArgParser& p) {
@@ -42,6 +60,8 @@ void RunSetup::load(int64_t n_positions) {
   o.mla = parse_mla_mode(mla);
   o.threads = threads;
   o.max_ctx = std::max<int64_t>({ctx, n_positions, 1});
+  o.numerics = parse_numerics(numerics);
+  device.apply(o);
   model = std::make_unique<Model>(weights, o);
   if (!pin_from.empty()) {
     DumpReader r(pin_from);

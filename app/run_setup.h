@@ -10,16 +10,30 @@
 
 namespace dsv32::app {
 
+// --device and --gpu-gemm, shared by run, ppl, bench and eval.
+struct DeviceChoice {
+  std::string device = "cpu", gpu_gemm = "fp32";
+  void add_options(ArgParser& p);
+  // Sets o.device and o.gpu_gemm; throws Error for unknown values, and for a --gpu-gemm other
+  // than fp32 without --device cuda (the CPU has one GEMM precision).
+  void apply(ModelOptions& o) const;
+  // The same choice as command-line arguments (eval passes them on to run, ppl and bench).
+  std::vector<std::string> args() const { return {"--device", device, "--gpu-gemm", gpu_gemm}; }
+};
+
 struct RunSetup {
   std::string model_dir, ids_text, ids_file, attn = "auto", mla = "absorbed", pin_from;
+  std::string numerics = "exact";  // --numerics exact | ref1 (ModelOptions::numerics)
   int threads = 2;
   int64_t ctx = 0;
   std::vector<int64_t> ids;
   std::shared_ptr<const ModelWeights> weights;
   std::unique_ptr<Model> model;
   Pins pins;
+  DeviceChoice device;
 
-  // Registers --model --ids --ids-file --attn --mla --threads --ctx --pin-from.
+  // Registers --model --ids --ids-file --attn --mla --threads --ctx --pin-from --numerics --device
+  // --gpu-gemm.
   void add_options(ArgParser& p, bool need_ids = true);
   // Reads ids (from --ids or --ids-file); throws Error for malformed or empty lists.
   void resolve(const ArgParser& p);

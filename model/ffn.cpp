@@ -1,4 +1,6 @@
 // Feed-forward blocks (SPEC §8): the dense SwiGLU MLP and the routed MoE with shared experts.
+// Projections go through Impl::proj and rounding points through Impl::round (ref1.cpp): plain fp32
+// in the exact profile, REF-1 fp8_gemm / bf16 under --numerics ref1. The router is fp32 in both.
 #include <algorithm>
 #include <cmath>
 #include <cstring>
@@ -13,13 +15,14 @@ void Model::Impl::swiglu(const MlpWeights& m, const float* x, int64_t rows, floa
   const int64_t I = m.gate.rows;
   ws.g.resize(std::max<size_t>(ws.g.size(), rows * I));
   ws.u.resize(std::max<size_t>(ws.u.size(), rows * I));
-  linear(pool, x, rows, m.gate, ws.g.data());
-  linear(pool, x, rows, m.up, ws.u.data());
+  proj(x, rows, m.gate, ws.g.data());
+  proj(x, rows, m.up, ws.u.data());
   for (int64_t i = 0; i < rows * I; ++i) {
     float g = ws.g[i];
     ws.g[i] = g / (1.f + std::exp(-g)) * ws.u[i];
   }
-  linear(pool, ws.g.data(), rows, m.down, y);
+  round(ws.g.data(), rows * I);  // REF-1: bf16(SiLU(g)·u)
+  proj(ws.g.data(), rows, m.down, y);
 }
 
 void Model::Impl::ffn_block(int layer, int64_t S, int64_t P) {
@@ -101,6 +104,7 @@ void Model::Impl::ffn_block(int layer, int64_t S, int64_t P) {
       y[d] += acc;
     }
   }
+  round(ws.ffn.data(), S * D);  // REF-1: the fp32 sum is stored as bf16
   emit("ffn_out", layer, P, {S, D}, ws.ffn.data());
 }
 

@@ -1,11 +1,15 @@
-// Model: the DeepSeek V3.2 forward pass on CPU, four ways (SPEC §5–§9):
+// Model: the DeepSeek V3.2 forward pass on CPU or, with --device cuda, on a GPU (model/cuda/),
+// four ways (SPEC §5–§9):
 //   attention  dense  — every causal position
 //              sparse — DeepSeek Sparse Attention: the lightning indexer scores every visible
 //                       position and attention runs over the top-k only (a gather, O(k) per query)
 //   MLA        naive    — per-head K = [W_UK c_KV ; k_rope] and V = W_UV c_KV materialised and cached
 //              absorbed — only [c_KV ; k_rope] cached; W_UK folded into the query, W_UV into the output
-// Numerics: the exact fp32 profile (SPEC §13.2(c)): fp32 activations and accumulation, weights
-// dequantized on the fly, no activation quantization, fp32 scores and softmax.
+// Numerics (ModelOptions::numerics): by default the exact fp32 profile (SPEC §13.2(c)): fp32
+// activations and accumulation, weights dequantized on the fly, no activation quantization, fp32
+// scores and softmax. Numerics::kRef1 (CPU only) adds REF-1's precision points for dump matching:
+// the table is in model/ref1.cpp; naive MLA takes REF-1's prefill points and absorbed its decode
+// points, whatever the call size.
 //
 // Usage: Model m(load_weights(dir), {AttnMode::kSparse, MlaMode::kAbsorbed, /*max_ctx=*/4096, 2});
 //        m.forward(ids, 64, /*pos=*/0, logits);      // prefill 64 tokens
@@ -30,14 +34,23 @@ enum class Device { kCpu, kCuda };
 //   kRef1  — emulates the official REF-1 code's precision points (bf16 activations, act_quant +
 //            block-promoted fp8_gemm, FP8-simulated c_KV, bf16 scores/softmax) for dump matching.
 enum class Numerics { kExact, kRef1 };
+// What the GPU's GEMMs multiply (--device cuda only; kernels/cuda/linear.h GemmPrecision):
+//   kFp32 — weights dequantized to fp32, fp32 activations, fp32 GEMM without TF32: the exact
+//           profile up to summation order (the default: CUDA dumps verify against CPU dumps
+//           under the fp32 tolerance profile);
+//   kBf16 — activations rounded to bf16, bf16 × bf16 → fp32 (verify with the bf16 profile);
+//   kFp8  — act_quant + block-scaled e4m3 GEMMs for F8 weights (REF-1's fp8_gemm).
+enum class GpuGemm { kFp32, kBf16, kFp8 };
 const char* to_string(AttnMode m);
 const char* to_string(MlaMode m);
 const char* to_string(Device d);
 const char* to_string(Numerics n);
+const char* to_string(GpuGemm g);
 AttnMode parse_attn_mode(const std::string& s);  // "dense" | "sparse", else Error
 MlaMode parse_mla_mode(const std::string& s);    // "naive" | "absorbed", else Error
 Device parse_device(const std::string& s);       // "cpu" | "cuda", else Error
 Numerics parse_numerics(const std::string& s);   // "exact" | "ref1", else Error
+GpuGemm parse_gpu_gemm(const std::string& s);    // "fp32" | "bf16" | "fp8", else Error
 
 struct ModelOptions {
   AttnMode attn = AttnMode::kDense;
@@ -46,6 +59,9 @@ struct ModelOptions {
   int threads = 1;
   Device device = Device::kCpu;
   Numerics numerics = Numerics::kExact;
+  // A property of the run's numerics like `numerics`, so it lives here (options() is what the
+  // CLI reports in results JSON); ignored on the CPU.
+  GpuGemm gpu_gemm = GpuGemm::kFp32;
 };
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official
@@ -68,6 +84,8 @@ struct Pins {
   int64_t experts_width = 0;
   std::vector<std::vector<int32_t>> expert_ids;   // [layer] -> [positions x experts_width]
 };
+
+class Backend;  // model/backend.h
 
 class Model {
  public:
@@ -96,9 +114,14 @@ class Model {
   int64_t mla_cache_row_floats() const;
   float* indexer_cache_row(int layer, int64_t pos);
 
-  struct Impl;
+  // Where forward runs: "cpu", or the GPU's name (e.g. "NVIDIA H100 80GB HBM3 (sm_90)").
+  std::string device_name() const;
+
+  struct Impl;  // the CPU forward pass (model_impl.h)
  private:
-  std::unique_ptr<Impl> impl_;
+  std::shared_ptr<const ModelWeights> weights_;
+  ModelOptions opt_;
+  std::unique_ptr<Backend> backend_;  // chosen by opt_.device (model/backend.h)
 };
 
 }  // namespace dsv32

@@ -15,6 +15,7 @@ namespace dsv32 {
 struct Workspace {
   std::vector<float> h, x, cq, q, z, kvb, qa, lat_o, attn, o;   // MLA
   std::vector<float> qi, ki, wi, iscores, scores_dump;          // indexer
+  std::vector<float> qi_scale;                                  // REF-1: act_quant scales of qi [S, H_I]
   std::vector<int32_t> topk;                                    // [S, index_topk]
   std::vector<int64_t> topk_n;                                  // [S]
   std::vector<float> g, u, ffn;                                 // MLP
@@ -35,7 +36,8 @@ struct ThreadScratch {
 struct LayerCache {
   std::vector<float> mla;      // absorbed: [T, r_kv + d_r]; naive: [T, H, d_qk] (K)
   std::vector<float> v;        // naive: [T, H, d_v]
-  std::vector<float> indexer;  // sparse: [T, d_I]
+  std::vector<float> indexer;  // sparse: [T, d_I]; REF-1: e4m3 values of the quantized key
+  std::vector<float> indexer_scale;  // REF-1 sparse: [T] the key's ue8m0 scale k_s
 };
 
 struct Model::Impl {
@@ -57,6 +59,20 @@ struct Model::Impl {
   void indexer_select(int layer, int64_t S, int64_t P);    // fills ws.topk (model.cpp)
   void ffn_block(int layer, int64_t S, int64_t P);         // x -> ws.ffn  (ffn.cpp)
   void swiglu(const MlpWeights& m, const float* x, int64_t rows, float* y);  // ffn.cpp
+
+  // Precision points (ref1.cpp; the table of REF-1 points is there). `ref1` is fixed at
+  // construction, so every branch on it is per call, never per element.
+  bool ref1 = false;
+  // y = x·Wᵀ: exact → linear(); REF-1 → fp8_gemm (act_quant, block-promoted fp32, bf16 out) for an
+  // F8 weight, linear() then bf16 for any other (REF's bf16 GEMM).
+  void proj(const float* x, int64_t M, int64_t x_stride, const Weight& w, float* y, int64_t y_stride);
+  void proj(const float* x, int64_t M, const Weight& w, float* y) { proj(x, M, w.cols, w, y, w.rows); }
+  // A bf16 rounding point: rounds in place under REF-1, does nothing in the exact profile.
+  void round(float* x, int64_t n);
+  void round(float* x, int64_t rows, int64_t width, int64_t stride);
+  // The residual stream [n] as REF stores it, for the dump: ws.h, or under REF-1 (where ws.h holds
+  // the un-rounded sum until the next norm) a bf16 copy when an observer is listening.
+  const float* stored_residual(int64_t n);
 
   // Reports a tensor to the observer (no-op without one). data: [rows, ...shape tail].
   // The shape is an initializer_list so that a call without an observer allocates nothing.

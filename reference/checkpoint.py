@@ -174,6 +174,18 @@ class Checkpoint:
             w = dequantize(w, self._where[scale_name].read(scale_name), f"{scale_name}")
         return torch.from_numpy(np.ascontiguousarray(w))
 
+    def get_fp8(self, name):
+        """REF-1 emulation (ref1.py): for an F8_E4M3 tensor, (e4m3 values [out, in], block scales
+        [ceil(out/128), ceil(in/128)]) as float64 tensors, without applying the scale; None for any
+        other dtype. Call get() first (it validates the tensor and its scale)."""
+        sf = self._where[name]
+        if sf.entries[name]["dtype"] != "F8_E4M3":
+            return None
+        scale_name = name + "_scale_inv"
+        wq = np.ascontiguousarray(sf.read(name))
+        s = np.ascontiguousarray(self._where[scale_name].read(scale_name))
+        return torch.from_numpy(wq), torch.from_numpy(s).to(torch.float64)
+
 
 def dequantize(w, s, where="scale_inv"):
     """W[i, j] * S[i // 128, j // 128] for a 2-D weight W [out, in] and S [ceil(out/128),

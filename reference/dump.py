@@ -50,8 +50,9 @@ def git_commit():
         return "unknown"
 
 
-def write(path, coll, ids, *, attn, mla, prefill, config_text):
-    """Write the dump for token ids (list of int) from Collector coll."""
+def write(path, coll, ids, *, attn, mla, prefill, config_text, numerics="fp64"):
+    """Write the dump for token ids (list of int) from Collector coll. numerics: the /meta
+    attribute, "fp64" or "ref1-fp64" (REF-1 rounding points, float64 accumulation)."""
     n = len(ids)
     with h5py.File(path, "w") as f:
         meta = f.create_group("meta")
@@ -62,7 +63,7 @@ def write(path, coll, ids, *, attn, mla, prefill, config_text):
         a["version"] = VERSION
         a["git_commit"] = git_commit()
         a["time"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")
-        a["attn"], a["mla"], a["numerics"] = attn, mla, "fp64"
+        a["attn"], a["mla"], a["numerics"] = attn, mla, numerics
         a["prefill"] = np.int64(prefill)
         a["config_json"] = config_text
         a["n_positions"] = np.int64(n)

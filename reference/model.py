@@ -2,6 +2,12 @@
 SPEC §13 item 2(c)): dequantized weights, no activation quantization, no bf16 rounding, exact
 indexer scores. Written from /work/shared/SPEC.md.
 
+numerics="ref1" adds REF-1's rounding points (SPEC §6.6, §10; helpers in ref1.py): FP8 projections
+through act_quant + fp8_gemm with bf16 outputs, bf16 after every norm/RoPE/Hadamard/einsum of the
+rounding map, the FP8 round trip of c_KV (dumped as kv_latent_fp8), FP8 indexer q/k with ue8m0
+scales, bf16 residual storage (norms see the un-rounded sum). Accumulation stays float64, so
+against the C++ (fp32 accumulation) the two differ only where a sum straddles a rounding boundary.
+
 Notation (shapes): S tokens in this call at absolute positions P..P+S-1, E = P+S visible keys,
 D hidden, H heads, d_n/d_r/d_v nope/rope/value head dims, r_q/r_kv lora ranks,
 H_I/d_I indexer heads/head dim, N_E routed experts, K experts per token.
@@ -15,9 +21,11 @@ import os
 from collections import OrderedDict
 from types import SimpleNamespace
 
+import numpy as np
 import torch
 
 from checkpoint import CheckpointError
+import ref1 as r1
 
 F64 = torch.float64
 NEG_INF = float("-inf")
@@ -141,14 +149,27 @@ def rank_desc(scores, k):
     return torch.sort(scores, dim=-1, descending=True, stable=True).indices[:, :k]
 
 
-def swiglu(x, w):
-    """SwiGLU MLP (SPEC §8.1): down( silu(gate x) * up x ); x [S, D]."""
-    return (torch.nn.functional.silu(x @ w.gate.T) * (x @ w.up.T)) @ w.down.T
+def identity(x):
+    return x
 
 
 # ----------------------------------------------------------------------------- the model
+class Fp8Weight(SimpleNamespace):
+    """REF-1: an FP8 projection as fp8_gemm needs it (wq e4m3 values, block scales)."""
+
+    def __init__(self, deq, wq, scale):
+        super().__init__(deq=deq, wq=wq, scale=scale)
+
+
 class Model:
-    def __init__(self, ckpt, attn="dense", mla="naive"):
+    def __init__(self, ckpt, attn="dense", mla="naive", numerics="exact"):
+        if numerics not in ("exact", "ref1"):
+            raise ValueError(f"bad numerics {numerics}")
+        self.ref1 = numerics == "ref1"
+        self.numerics = numerics
+        # rnd: a bf16 rounding point under REF-1, the identity otherwise
+        self.rnd = r1.bf16 if self.ref1 else identity
+        self.ckpt = ckpt
         self.cfg = c = Config(ckpt.config, os.path.join(ckpt.dir, "config.json"))
         self.embed = ckpt.get("model.embed_tokens.weight", (c.vocab, c.D))
         self.norm = ckpt.get("model.norm.weight", (c.D,))
@@ -176,7 +197,7 @@ class Model:
 
     def _load_layer(self, ck, i):
         c, p = self.cfg, f"model.layers.{i}."
-        g = lambda name, shape: ck.get(p + name, shape)
+        g = lambda name, shape: self._weight(p + name, shape)
         w = SimpleNamespace(
             attn_norm=g("input_layernorm.weight", (c.D,)),
             ffn_norm=g("post_attention_layernorm.weight", (c.D,)),
@@ -186,8 +207,8 @@ class Model:
             kv_a=g("self_attn.kv_a_proj_with_mqa.weight", (c.r_kv + c.d_r, c.D)),
             kv_norm=g("self_attn.kv_a_layernorm.weight", (c.r_kv,)),
             o=g("self_attn.o_proj.weight", (c.D, c.H * c.d_v)))
-        kv_b = g("self_attn.kv_b_proj.weight", (c.H * (c.d_n + c.d_v), c.r_kv))
-        kv_b = kv_b.view(c.H, c.d_n + c.d_v, c.r_kv)                 # SPEC §2.3
+        w.kv_b = g("self_attn.kv_b_proj.weight", (c.H * (c.d_n + c.d_v), c.r_kv))  # naive K/V
+        kv_b = ck.get(p + "self_attn.kv_b_proj.weight").view(c.H, c.d_n + c.d_v, c.r_kv)  # §2.3
         w.W_UK, w.W_UV = kv_b[:, :c.d_n].contiguous(), kv_b[:, c.d_n:].contiguous()
         if c.has_indexer:
             w.idx_wq = g("self_attn.indexer.wq_b.weight", (c.H_I * c.d_I, c.r_q))
@@ -196,27 +217,52 @@ class Model:
             w.idx_kn_b = g("self_attn.indexer.k_norm.bias", (c.d_I,))
             w.idx_wp = g("self_attn.indexer.weights_proj.weight", (c.H_I, c.D))
         m = p + "mlp."
+        W = self._weight
         if c.is_moe(i):
             w.gate = ck.get(m + "gate.weight", (c.n_experts, c.D))
             bias = m + "gate.e_score_correction_bias"
             w.bias = (ck.get(bias, (c.n_experts,)) if ck.has(bias)
                       else torch.zeros(c.n_experts, dtype=F64))
             mlp = lambda q, n: SimpleNamespace(
-                gate=ck.get(q + "gate_proj.weight", (n, c.D)),
-                up=ck.get(q + "up_proj.weight", (n, c.D)),
-                down=ck.get(q + "down_proj.weight", (c.D, n)))
+                gate=W(q + "gate_proj.weight", (n, c.D)),
+                up=W(q + "up_proj.weight", (n, c.D)),
+                down=W(q + "down_proj.weight", (c.D, n)))
             w.experts = [mlp(f"{m}experts.{e}.", c.moe_inter) for e in range(c.n_experts)]
             w.shared = mlp(m + "shared_experts.", c.moe_inter * c.n_shared) if c.n_shared else None
         else:
-            w.mlp = SimpleNamespace(gate=ck.get(m + "gate_proj.weight", (c.inter, c.D)),
-                                    up=ck.get(m + "up_proj.weight", (c.inter, c.D)),
-                                    down=ck.get(m + "down_proj.weight", (c.D, c.inter)))
+            w.mlp = SimpleNamespace(gate=W(m + "gate_proj.weight", (c.inter, c.D)),
+                                    up=W(m + "up_proj.weight", (c.inter, c.D)),
+                                    down=W(m + "down_proj.weight", (c.D, c.inter)))
         return w
+
+    def _weight(self, name, shape):
+        """A projection weight: the dequantized float64 tensor; under REF-1 an FP8 tensor also
+        keeps its e4m3 values and block scales for fp8_gemm (a Weight-like namespace)."""
+        t = self.ckpt.get(name, shape)
+        if self.ref1:
+            raw = self.ckpt.get_fp8(name)
+            if raw is not None:
+                return Fp8Weight(t, *raw)
+        return t
+
+    def proj(self, x, w):
+        """x [S, in] times a projection weight [out, in] (SPEC §3.5/§3.6): float64 GEMM; under
+        REF-1 fp8_gemm (act_quant, block-promoted sums, bf16 out) for FP8 weights and a bf16
+        output for others."""
+        if isinstance(w, Fp8Weight):
+            return r1.fp8_gemm(x, w.wq, w.scale)
+        return self.rnd(x @ w.T)
+
+    def swiglu(self, x, w):
+        """SwiGLU MLP (SPEC §8.1): down( silu(gate x) * up x ); x [S, D]; REF-1 rounds the
+        product to bf16."""
+        mid = self.rnd(torch.nn.functional.silu(self.proj(x, w.gate)) * self.proj(x, w.up))
+        return self.proj(mid, w.down)
 
     def reset(self):
         """Forget all cached positions (start a new sequence at position 0)."""
         self.pos = 0
-        self.caches = [SimpleNamespace(K=None, V=None, ckv=None, kr=None, kI=None)
+        self.caches = [SimpleNamespace(K=None, V=None, ckv=None, kr=None, kI=None, kS=None)
                        for _ in range(self.cfg.n_layers)]
 
     # ------------------------------------------------------------------ forward
@@ -230,23 +276,27 @@ class Model:
         P, S = self.pos, len(ids)
         pos = torch.arange(P, P + S)
         rec = OrderedDict()
-        h = self.embed[ids_t]
+        rnd = self.rnd
+        h = rnd(self.embed[ids_t])
         rec["embed"] = h
         for i, w in enumerate(self.layers):
             r = lambda name, t, i=i: rec.__setitem__(f"layers/{i:02d}/{name}", t)
-            x = rms_norm(h, w.attn_norm, c.eps)
+            # REF-1 (SPEC §4.1): normalise the un-rounded sum, store the residual as bf16
+            x = rnd(rms_norm(h, w.attn_norm, c.eps))
+            h = rnd(h)
             r("attn_norm", x)
             a = self._attention(i, w, x, pos, r, pins)
-            o = a.reshape(S, -1) @ w.o.T
+            o = self.proj(a.reshape(S, -1), w.o)
             r("o_proj", o)
             h = h + o
-            x = rms_norm(h, w.ffn_norm, c.eps)
+            x = rnd(rms_norm(h, w.ffn_norm, c.eps))
+            h = rnd(h)
             r("ffn_norm", x)
-            f = self._moe(i, w, x, pos, r, pins) if c.is_moe(i) else swiglu(x, w.mlp)
+            f = self._moe(i, w, x, pos, r, pins) if c.is_moe(i) else self.swiglu(x, w.mlp)
             r("ffn_out", f)
             h = h + f
-            r("residual", h)
-        fn = rms_norm(h, self.norm, c.eps)
+            r("residual", rnd(h))
+        fn = rnd(rms_norm(h, self.norm, c.eps))
         rec["final_norm"] = fn
         rec["logits"] = fn @ self.head.T
         self.pos += S
@@ -257,38 +307,47 @@ class Model:
         c, cache = self.cfg, self.caches[i]
         S, P = x.shape[0], int(pos[0])
         E = P + S
-        qr = rms_norm(x @ w.q_a.T, w.q_norm, c.eps)                   # [S, r_q]
-        q = (qr @ w.q_b.T).view(S, c.H, c.d_n + c.d_r)                 # nope then rope (§2.3)
+        rnd, ref1 = self.rnd, self.ref1
+        qr = rnd(rms_norm(self.proj(x, w.q_a), w.q_norm, c.eps))      # [S, r_q]
+        q = self.proj(qr, w.q_b).view(S, c.H, c.d_n + c.d_r)           # nope then rope (§2.3)
         q_nope = q[..., :c.d_n]
-        q_rope = rope(q[..., c.d_n:], pos, self.freqs, interleaved=True)
-        z = x @ w.kv_a.T                                               # [S, r_kv + d_r]
-        ckv = rms_norm(z[:, :c.r_kv], w.kv_norm, c.eps)
-        k_rope = rope(z[:, c.r_kv:], pos, self.freqs, interleaved=True)   # shared by all heads
+        q_rope = rnd(rope(q[..., c.d_n:], pos, self.freqs, interleaved=True))
+        z = self.proj(x, w.kv_a)                                       # [S, r_kv + d_r]
+        ckv = rnd(rms_norm(z[:, :c.r_kv], w.kv_norm, c.eps))
+        k_rope = rnd(rope(z[:, c.r_kv:], pos, self.freqs, interleaved=True))   # shared by all heads
         for name, t in (("q_latent", qr), ("q_nope", q_nope), ("q_rope", q_rope),
                         ("kv_latent", ckv), ("k_rope", k_rope)):
             r(name, t)
+        if ref1:                                                       # FP8-simulated latent (§6.1)
+            ckv = r1.fp8_roundtrip(ckv)
+            r("kv_latent_fp8", ckv)
+        s_att = float(np.float32(self.s_att)) if ref1 else self.s_att  # REF multiplies by fp32
         # allowed[s, u]: may query s attend to key u (causal; DSA: the selected set)
         allowed = torch.arange(E)[None, :] <= pos[:, None]
         if self.attn == "sparse":
             allowed = self._indexer(i, w, x, qr, pos, r, pins)
         cat = lambda old, new: new if old is None else torch.cat([old, new], 0)
         if self.mla == "naive":                                        # SPEC §6.3, MHA mode
-            k_nope = torch.einsum("sc,hdc->shd", ckv, w.W_UK)
-            v = torch.einsum("sc,hec->she", ckv, w.W_UV)
+            if ref1:                                                   # fp8_gemm(wkv_b), bf16
+                kv = self.proj(ckv, w.kv_b).view(S, c.H, c.d_n + c.d_v)
+                k_nope, v = kv[..., :c.d_n], kv[..., c.d_n:]
+            else:
+                k_nope = torch.einsum("sc,hdc->shd", ckv, w.W_UK)
+                v = torch.einsum("sc,hec->she", ckv, w.W_UV)
             K = torch.cat([k_nope, k_rope[:, None, :].expand(S, c.H, c.d_r)], -1)
             cache.K, cache.V = cat(cache.K, K), cat(cache.V, v)       # [E, H, d_qk], [E, H, d_v]
             Q = torch.cat([q_nope, q_rope], -1)
-            A = torch.einsum("shd,uhd->shu", Q, cache.K) * self.s_att
+            A = rnd(rnd(torch.einsum("shd,uhd->shu", Q, cache.K)) * s_att)
             A = A.masked_fill(~allowed[:, None, :], NEG_INF)
-            O = torch.einsum("shu,uhe->she", torch.softmax(A, -1), cache.V)
+            O = rnd(torch.einsum("shu,uhe->she", rnd(torch.softmax(A, -1)), cache.V))
         else:                                                          # SPEC §6.4, MQA mode
             cache.ckv, cache.kr = cat(cache.ckv, ckv), cat(cache.kr, k_rope)   # [E, r_kv], [E, d_r]
-            q_abs = torch.einsum("shd,hdc->shc", q_nope, w.W_UK)       # W_UK^T q_nope
-            A = (torch.einsum("shc,uc->shu", q_abs, cache.ckv)
-                 + torch.einsum("shr,ur->shu", q_rope, cache.kr)) * self.s_att
+            q_abs = rnd(torch.einsum("shd,hdc->shc", q_nope, w.W_UK))  # W_UK^T q_nope
+            A = rnd(rnd(rnd(torch.einsum("shc,uc->shu", q_abs, cache.ckv))
+                        + rnd(torch.einsum("shr,ur->shu", q_rope, cache.kr))) * s_att)
             A = A.masked_fill(~allowed[:, None, :], NEG_INF)
-            o_lat = torch.einsum("shu,uc->shc", torch.softmax(A, -1), cache.ckv)
-            O = torch.einsum("shc,hec->she", o_lat, w.W_UV)
+            o_lat = rnd(torch.einsum("shu,uc->shc", rnd(torch.softmax(A, -1)), cache.ckv))
+            O = rnd(torch.einsum("shc,hec->she", o_lat, w.W_UV))
         r("attn_out", O)
         return O
 
@@ -296,16 +355,25 @@ class Model:
         """Lightning indexer (SPEC §7) -> allowed mask [S, E] of the selected positions."""
         c, cache = self.cfg, self.caches[i]
         S, E = x.shape[0], int(pos[-1]) + 1
-        q = (qr @ w.idx_wq.T).view(S, c.H_I, c.d_I)                    # rope part FIRST (§2.3)
-        q = torch.cat([rope(q[..., :c.d_r], pos, self.freqs, c.idx_interleave), q[..., c.d_r:]], -1)
-        q = q @ self.hadamard                                          # H symmetric: (H q_j) per head
-        k = layer_norm(x @ w.idx_wk.T, w.idx_kn_w, w.idx_kn_b, c.eps)  # [S, d_I]
-        k = torch.cat([rope(k[:, :c.d_r], pos, self.freqs, c.idx_interleave), k[:, c.d_r:]], -1)
-        k = k @ self.hadamard
-        cache.kI = k if cache.kI is None else torch.cat([cache.kI, k], 0)   # [E, d_I]
+        rnd = self.rnd
+        q = self.proj(qr, w.idx_wq).view(S, c.H_I, c.d_I)              # rope part FIRST (§2.3)
+        q = torch.cat([rnd(rope(q[..., :c.d_r], pos, self.freqs, c.idx_interleave)), q[..., c.d_r:]], -1)
+        q = rnd(q @ self.hadamard)                                     # H symmetric: (H q_j) per head
+        k = rnd(layer_norm(self.proj(x, w.idx_wk), w.idx_kn_w, w.idx_kn_b, c.eps))  # [S, d_I]
+        k = torch.cat([rnd(rope(k[:, :c.d_r], pos, self.freqs, c.idx_interleave)), k[:, c.d_r:]], -1)
+        k = rnd(k @ self.hadamard)
         wts = (x @ w.idx_wp.T) * c.H_I ** -0.5 * c.d_I ** -0.5           # [S, H_I]
-        dots = torch.relu(torch.einsum("sjd,ud->sju", q, cache.kI))     # [S, H_I, E]
-        scores = torch.einsum("sj,sju->su", wts, dots)
+        cat = lambda old, new: new if old is None else torch.cat([old, new], 0)
+        if self.ref1:                                                  # FP8 q/k, ue8m0 (§7.3, §7.5)
+            k_fp8, k_s = r1.act_quant(k)                               # [S, d_I], [S, 1]
+            q_fp8, q_s = r1.act_quant(q)                               # [S, H_I, d_I], [S, H_I, 1]
+            cache.kI, cache.kS = cat(cache.kI, k_fp8), cat(cache.kS, k_s[:, 0])
+            dots = torch.relu(torch.einsum("sjd,ud->sju", q_fp8, cache.kI))
+            scores = torch.einsum("sj,sju->su", wts * q_s[..., 0], dots) * cache.kS[None, :]
+        else:
+            cache.kI = cat(cache.kI, k)                                # [E, d_I]
+            dots = torch.relu(torch.einsum("sjd,ud->sju", q, cache.kI))     # [S, H_I, E]
+            scores = torch.einsum("sj,sju->su", wts, dots)
         causal = torch.arange(E)[None, :] <= pos[:, None]
         scores = scores.masked_fill(~causal, NEG_INF)
         topk = torch.full((S, c.index_topk), -1, dtype=torch.long)
@@ -362,7 +430,7 @@ class Model:
         for e in range(c.n_experts):                                   # ascending expert id
             rows, slot = (ids == e).nonzero(as_tuple=True)
             if rows.numel():
-                y[rows] += wts[rows, slot, None] * swiglu(x[rows], w.experts[e])
+                y[rows] += wts[rows, slot, None] * self.swiglu(x[rows], w.experts[e])
         if w.shared is not None:
-            y = y + swiglu(x, w.shared)
-        return y
+            y = y + self.swiglu(x, w.shared)
+        return self.rnd(y)                                             # REF-1: fp32 sum stored bf16

@@ -2,7 +2,8 @@
 """Float64 PyTorch reference for `dsv32 run` (same options).
 
     /usr/bin/python3 reference/run.py --model DIR (--ids 1,2,3 | --ids-file F)
-        [--attn dense|sparse|auto] [--mla naive|absorbed] [--prefill N] [--dump OUT.h5]
+        [--attn dense|sparse|auto] [--mla naive|absorbed] [--numerics exact|ref1]
+        [--prefill N] [--dump OUT.h5]
         [--pin-from REF.h5] [--threads T] [--top K]
 
 Prefills the first N ids in one call (default: all), decodes the rest one at a time
@@ -52,6 +53,8 @@ def build_parser():
     p.add_argument("--attn", choices=["dense", "sparse", "auto"], default="auto",
                    help="auto: sparse when the model has an indexer")
     p.add_argument("--mla", choices=["naive", "absorbed"], default="absorbed")
+    p.add_argument("--numerics", choices=["exact", "ref1"], default="exact",
+                   help="exact: float64 throughout; ref1: REF-1 bf16/FP8 rounding points (ref1.py)")
     p.add_argument("--prefill", type=int, metavar="N", help="ids in the first call (default: all)")
     p.add_argument("--dump", metavar="OUT.h5", help="write the activation dump here")
     p.add_argument("--pin-from", metavar="REF.h5", help="take top-k sets / expert ids from this dump")
@@ -99,7 +102,7 @@ def main(argv=None):
     if args.top < 1:
         raise UsageError("--top: must be >= 1")
     ckpt = Checkpoint(args.model)
-    model = Model(ckpt)
+    model = Model(ckpt, numerics=args.numerics)
     c = model.cfg
     attn = ("sparse" if c.has_indexer else "dense") if args.attn == "auto" else args.attn
     model.set_mode(attn, args.mla)
@@ -130,7 +133,8 @@ def main(argv=None):
     run(model, ids, prefill, pins, report)
     if args.dump:
         dump.write(args.dump, coll, ids, attn=attn, mla=args.mla, prefill=prefill,
-                   config_text=ckpt.config_text)
+                   config_text=ckpt.config_text,
+                   numerics="fp64" if args.numerics == "exact" else "ref1-fp64")
     return 0
 
 

@@ -29,6 +29,7 @@ import torch
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 from checkpoint import FP8_E4M3_TABLE, Checkpoint, dequantize  # noqa: E402
 from model import Model, hadamard, rank_desc, yarn_frequencies  # noqa: E402
+import ref1 as r1  # noqa: E402
 import dump  # noqa: E402
 from run import run  # noqa: E402
 
@@ -78,6 +79,30 @@ def unit_checks():
     check("yarn constants", ok, f"s_att={s_att!r}, f'16={f[16].item():.7e}, f'23={f[23].item():.7e}")
     sc = torch.tensor([[1.0, 3.0, 3.0, 2.0, 3.0, float("-inf")]], dtype=torch.float64)
     check("tie rule", rank_desc(sc, 4).tolist() == [[1, 2, 4, 3]], "score desc, lower index wins")
+    ref1_unit_checks()
+
+
+def ref1_unit_checks():
+    """REF-1 rounding helpers (ref1.py) against independent statements of the same rules."""
+    x = torch.randn(20000, dtype=torch.float32) * 3
+    check("ref1 bf16", torch.equal(r1.bf16(x.to(torch.float64)), x.to(torch.bfloat16).to(torch.float64)),
+          "exact RNE == torch's fp32 -> bf16 cast")
+    t = torch.tensor(FP8_E4M3_TABLE[:0x7F], dtype=torch.float64)        # +0 .. 448, increasing
+    v = torch.cat([(t[:-1] + t[1:]) / 2, torch.rand(20000, dtype=torch.float64) * 448])
+    i = torch.searchsorted(t, v).clamp(1, 0x7E)
+    lo, hi = t[i - 1], t[i]
+    near = torch.where(v - lo < hi - v, lo, torch.where(hi - v < v - lo, hi,
+                                                        torch.where((i - 1) % 2 == 0, lo, hi)))
+    check("ref1 e4m3", torch.equal(r1.e4m3(v), near) and torch.equal(r1.e4m3(-v), -near),
+          "nearest code, ties to even mantissa")
+    # SPEC §3.4 by hand: block max 448*2^-3 -> s = 2^-3, code 448; max 100 -> s = 2^-2, -400 is a
+    # tie -> -384; max 449 -> s = 2 (next power of two); zeros -> s = 2^ceil(log2(1e-4/448)) = 2^-22.
+    a = torch.zeros(2, 192, dtype=torch.float64)
+    a[0, 0], a[0, 1], a[1, 0], a[1, 128] = 56, 0.3, -100, 449
+    q, s = r1.act_quant(a)
+    check("ref1 act_quant", s.tolist() == [[2.0 ** -3, 2.0 ** -22], [0.25, 2.0]]
+          and q[0, 0] == 448 and q[0, 1] == 2.5 and q[1, 0] == -384 and q[1, 128] == 224,
+          "ue8m0 scales, RNE codes, ragged block")
 
 
 def logits_of(recs):

@@ -56,7 +56,9 @@ TEST(BenchCli, TinyModelWritesDocumentedJson) {
     EXPECT_GT(t["mean"].get<double>(), 0.0);
     EXPECT_GE(t["stddev"].get<double>(), 0.0);
     const std::string test = t["test"];
-    if (test == "pp16") EXPECT_EQ(t["n_prompt"], 16);
+    if (test == "pp16") {
+      EXPECT_EQ(t["n_prompt"], 16);
+    }
     if (test == "tg4@d32") {
       EXPECT_EQ(t["depth"], 32);
       EXPECT_EQ(t["n_gen"], 4);
