@@ -150,9 +150,7 @@ int run(const std::vector<std::string>& args) {
   p.add("--attn", &attn, "MODE", "dense | sparse | auto");
   p.add("--mla", &mla, "MODE", "naive | absorbed");
   p.add("--threads", &threads, "T", "worker threads");
-  std::string numerics = "exact";
-  p.add("--numerics", &numerics, "PROFILE", "exact | ref1 (REF-1 emulation: bf16 points, act_quant + fp8_gemm)");
-  DeviceChoice dev;
+  DeviceChoice dev;  // --device, --gpu-gemm, --numerics
   dev.add_options(p);
   p.add("--json", &json_out, "OUT", "write results as JSON (reports/RESULTS.md, kind ppl)");
   p.add("--save-logits", &save_logits, "BASE.h5", "save this run's distributions for later --kl-base");
@@ -172,7 +170,7 @@ int run(const std::vector<std::string>& args) {
            "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json");
   if (!p.parse(args)) return 0;
   ModelOptions dev_opt;
-  dev.apply(dev_opt);  // bad --device / --gpu-gemm values fail before the text is read
+  dev.apply(dev_opt);  // bad --device / --gpu-gemm / --numerics values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
   if (compare && (!save_logits.empty() || !kl_base.empty()))
     fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base");
@@ -217,7 +215,7 @@ int run(const std::vector<std::string>& args) {
     ModelOptions o{r.attn, r.mla, ctx, threads};
     o.device = dev_opt.device;
     o.gpu_gemm = dev_opt.gpu_gemm;
-    o.numerics = parse_numerics(numerics);
+    o.numerics = dev_opt.numerics;
     r.model = std::make_unique<Model>(weights, o);
   }
 
@@ -361,7 +359,7 @@ int run(const std::vector<std::string>& args) {
   } else {
     for (auto& [k, v] : modes[0].items()) out[k] = v;
     std::printf("mode %s/%s (%s), %lld chunks x %lld tokens, %lld scored\n", out["attn"].get<std::string>().c_str(),
-                out["mla"].get<std::string>().c_str(), numerics.c_str(), (long long)n_chunks, (long long)ctx,
+                out["mla"].get<std::string>().c_str(), dev.numerics.c_str(), (long long)n_chunks, (long long)ctx,
                 (long long)(n_chunks * per_chunk));
     std::printf("PPL = %.4f +/- %.5f\n", out["ppl"].get<double>(), out["ppl_err"].get<double>());
     if (base) {

@@ -11,11 +11,15 @@ void DeviceChoice::add_options(ArgParser& p) {
   p.add("--gpu-gemm", &gpu_gemm, "PREC",
         "GEMMs with --device cuda: fp32 (the exact profile: CUDA dumps verify against CPU dumps with "
         "--profile fp32) | bf16 (verify with --profile bf16) | fp8 (act_quant + e4m3 for F8 weights)");
+  p.add("--numerics", &numerics, "PROFILE",
+        "exact (fp32, dequantized weights) | ref1 (REF-1 emulation on the CPU: bf16 rounding points, "
+        "act_quant + fp8_gemm, FP8 c_KV; for dump matching, verify with --profile ref1)");
 }
 
 void DeviceChoice::apply(ModelOptions& o) const {
   o.device = parse_device(device);
   o.gpu_gemm = parse_gpu_gemm(gpu_gemm);
+  o.numerics = parse_numerics(numerics);
   if (o.device != Device::kCuda && o.gpu_gemm != GpuGemm::kFp32)
     fail("--gpu-gemm " + gpu_gemm + ": needs --device cuda (the CPU path computes in fp32)");
 }
@@ -32,9 +36,6 @@ void RunSetup::add_options(ArgParser& p, bool need_ids) {
   p.add("--threads", &threads, "T", "worker threads");
   p.add("--ctx", &ctx, "N", "KV-cache capacity in positions (default: what the run needs)");
   p.add("--pin-from", &pin_from, "REF.h5", "take indexer top-k sets and expert choices from a dump");
-  p.add("--numerics", &numerics, "PROFILE",
-        "exact (fp32, dequantized weights) | ref1 (REF-1 emulation: bf16 rounding points, act_quant + "
-        "fp8_gemm, FP8 c_KV; for dump matching, verify with --profile ref1)");
   device.add_options(p);
 }
 
@@ -60,7 +61,6 @@ void RunSetup::load(int64_t n_positions) {
   o.mla = parse_mla_mode(mla);
   o.threads = threads;
   o.max_ctx = std::max<int64_t>({ctx, n_positions, 1});
-  o.numerics = parse_numerics(numerics);
   device.apply(o);
   model = std::make_unique<Model>(weights, o);
   if (!pin_from.empty()) {

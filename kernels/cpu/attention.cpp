@@ -26,7 +26,7 @@ void attend(const AttendParams& p, const float* q, const float* keys, const floa
     int64_t t = index ? index[i] : i;
     vec::axpy(probs[i], values + t * p.value_stride, out, p.d_v);
   }
-  const float inv = 1.f / sum;
+  const float inv = sum > 0 ? 1.f / sum : 0.f;  // n = 0: zero output rather than 0·inf = NaN
   for (int64_t e = 0; e < p.d_v; ++e) out[e] *= inv;
 }
 
@@ -56,7 +56,7 @@ void attend_mqa(const AttendParams& p, int64_t heads, const float* q, int64_t q_
     for (int64_t h = 0; h < heads; ++h) vec::axpy(probs[h * (n + 1) + i], v, out + h * out_stride, p.d_v);
   }
   for (int64_t h = 0; h < heads; ++h) {
-    const float inv = 1.f / probs[h * (n + 1) + n];
+    const float s = probs[h * (n + 1) + n], inv = s > 0 ? 1.f / s : 0.f;  // n = 0: zeros
     for (int64_t e = 0; e < p.d_v; ++e) out[h * out_stride + e] *= inv;
   }
 }

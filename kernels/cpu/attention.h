@@ -10,6 +10,7 @@
 //   probs    : scratch, at least n floats
 //   !! positions are visited in the order given, so a sparse call whose index list is 0..n-1 gives
 //      bit-identical output to the dense call over [0, n).
+//   !! n = 0 (nothing visible, e.g. a pinned selection with no valid entry) writes zeros.
 #pragma once
 #include <cstdint>
 

@@ -60,7 +60,7 @@ __global__ void attend_kernel(AttendBatchParams p, const float* __restrict__ q, 
     sum += e;
   }
   sum = detail::block_sum(sum, red);  // barriers publish pass 2's probs
-  const float inv = 1.f / sum;
+  const float inv = sum > 0.f ? 1.f / sum : 0.f;  // n_g = 0 (no visible position): zeros, as the CPU op
 
   // Pass 3: weighted sum of value rows, positions in the order given.
   for (int64_t e = threadIdx.x; e < d_v; e += blockDim.x) {

@@ -91,7 +91,12 @@ void device_free(void* p) {
   if (p) cudaFree(p);
 }
 void copy_to_device(Context& ctx, void* dst, const void* src, size_t bytes) {
-  if (bytes) DSV32_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx.stream));
+  if (!bytes) return;
+  DSV32_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, ctx.stream));
+  // From pageable memory the runtime only promises the copy "might be synchronous": wait, so that
+  // callers may free or refill `src` at once (uploads are weights at load and a few small rows per
+  // layer; the cost is one stream sync each).
+  DSV32_CUDA_CHECK(cudaStreamSynchronize(ctx.stream));
 }
 void copy_to_host(Context& ctx, void* dst, const void* src, size_t bytes) {
   if (bytes) DSV32_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, ctx.stream));

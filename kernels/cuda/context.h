@@ -30,7 +30,7 @@ std::string device_name(const Context& ctx);
 
 void* device_alloc(size_t bytes);
 void device_free(void* p);
-void copy_to_device(Context& ctx, void* dst, const void* src, size_t bytes);  // async on the stream
+void copy_to_device(Context& ctx, void* dst, const void* src, size_t bytes);  // on the stream; returns once src has been read
 void copy_to_host(Context& ctx, void* dst, const void* src, size_t bytes);    // synchronous
 
 // Owning device array of T (T trivially copyable). Upload/download go through the context's stream.

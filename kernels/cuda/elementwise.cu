@@ -4,6 +4,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/mma.cuh"
 
 namespace dsv32::gpu {
 namespace {
@@ -34,6 +35,15 @@ __global__ void fill_kernel(float* __restrict__ x, int64_t n, float value) {
     x[i] = value;
 }
 
+__global__ void convert_to_bf16_kernel(const float* __restrict__ src, int64_t rows, int64_t cols, int64_t src_stride,
+                                       uint16_t* __restrict__ dst, int64_t dst_stride) {
+  const int64_t total = rows * cols;
+  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
+    const int64_t r = i / cols, c = i % cols;
+    dst[r * dst_stride + c] = detail::bf16_bits(src[r * src_stride + c]);
+  }
+}
+
 }  // namespace
 
 void add_inplace(Context& ctx, float* y, const float* x, int64_t n) {
@@ -58,6 +68,14 @@ void fill(Context& ctx, float* x, int64_t n, float value) {
   if (n <= 0) return;
   fill_kernel<<<grid_for(n), kThreads, 0, ctx.stream>>>(x, n, value);
   DSV32_CUDA_LAUNCH_CHECK("fill");
+}
+
+void convert_to_bf16(Context& ctx, const float* src, int64_t rows, int64_t cols, int64_t src_stride, uint16_t* dst,
+                     int64_t dst_stride) {
+  if (rows <= 0 || cols <= 0) return;
+  if (src_stride < cols || dst_stride < cols) fail("gpu::convert_to_bf16: a stride is smaller than cols");
+  convert_to_bf16_kernel<<<grid_for(rows * cols), kThreads, 0, ctx.stream>>>(src, rows, cols, src_stride, dst, dst_stride);
+  DSV32_CUDA_LAUNCH_CHECK("convert_to_bf16");
 }
 
 }  // namespace dsv32::gpu

@@ -1,7 +1,7 @@
 // linear through cuBLAS / cuBLASLt. Paths (see linear.h for the table):
 //   fp32     cublasGemmEx(fp32, fp32 → fp32), compute 32F pedantic; non-F32 weights first go through
 //            dequant_tile_kernel → fp32 tiles (F16 always, every dtype under kFp32)
-//   bf16     x → bf16 (to_bf16_kernel), cublasGemmEx(bf16, bf16 → fp32), compute 32F; F8 weights
+//   bf16     x → bf16 (gpu::convert_to_bf16), cublasGemmEx(bf16, bf16 → fp32), compute 32F; F8 weights
 //            through dequant_tile_kernel → bf16 tiles
 //   fp8      act_quant → cublasLtMatmul(e4m3 × e4m3, BLK128x128_32F × VEC128_32F scales) (kFp8)
 // Row-major y[M,N] = x[M,K]·W[N,K]ᵀ is column-major yᵀ[N,M] = Wᵀ·xᵀ: cuBLAS sees A = W (op T,
@@ -21,6 +21,7 @@
 
 #include "kernels/cuda/act_quant.h"
 #include "kernels/cuda/check.cuh"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/linear.h"
 
 namespace dsv32::gpu {
@@ -31,16 +32,6 @@ constexpr int kThreads = 256;
 __device__ __forceinline__ float e4m3_to_f32(uint8_t code) {
   __half_raw h = __nv_cvt_fp8_to_halfraw(__nv_fp8_storage_t(code), __NV_E4M3);
   return __half2float(__half(h));
-}
-
-// x [M, K] (row stride x_stride) → packed bf16 [M, K], round to nearest even.
-__global__ void to_bf16_kernel(const float* __restrict__ x, int64_t M, int64_t K, int64_t x_stride,
-                               __nv_bfloat16* __restrict__ out) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < M * K;
-       i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t m = i / K, k = i - m * K;
-    out[i] = __float2bfloat16_rn(x[m * x_stride + k]);
-  }
 }
 
 // Rows [n0, n0+nr) of W (F16, BF16 or F8_E4M3) → packed tile [nr, K] of OutT (float or bf16).
@@ -131,8 +122,7 @@ void linear_bf16(Context& ctx, const float* x, int64_t M, int64_t x_stride, cons
   const size_t x_bytes = aligned256(size_t(M * K) * 2);
   char* base = static_cast<char*>(scratch(ctx, x_bytes + size_t(tile_rows * K) * 2));
   auto* xb = reinterpret_cast<__nv_bfloat16*>(base);
-  to_bf16_kernel<<<grid_for(M * K), kThreads, 0, ctx.stream>>>(x, M, K, x_stride, xb);
-  DSV32_CUDA_LAUNCH_CHECK("linear/to_bf16");
+  convert_to_bf16(ctx, x, M, K, x_stride, reinterpret_cast<uint16_t*>(xb), K);
   if (!f8) {
     gemm(ctx, CUDA_R_16BF, CUBLAS_COMPUTE_32F, w.data, N, K, xb, K, M, y, y_stride);
     return;
@@ -255,9 +245,12 @@ bool linear_fp8(Context& ctx, const float* x, int64_t M, int64_t x_stride, const
   const int64_t g0 = w.row0 / 128;
   const bool d_direct = M4 == M && y_stride % 4 == 0 && aligned16(y);
   Fp8Plan plan = plan_for(ctx, M4, N, K, d_direct ? y_stride : N);
-  if (plan.ok && plan.d_bf16) plan = plan_for(ctx, M4, N, K, N);  // bf16 D always goes via scratch
+  // bf16 D always goes via scratch: re-plan for the scratch layout (ldd = N), and keep using the
+  // scratch even if the re-plan offers fp32 D, since that algo was chosen for ldd = N, not y_stride.
+  const bool first_bf16 = plan.ok && plan.d_bf16;
+  if (first_bf16) plan = plan_for(ctx, M4, N, K, N);
   if (!plan.ok) return false;
-  const bool d_scratch = !d_direct || plan.d_bf16;
+  const bool d_scratch = !d_direct || first_bf16 || plan.d_bf16;
   const float* w_scale = w.scale + g0 * w.scale_cols;
   const bool repack = w.scale_cols != ld_scale || !aligned16(w_scale);
 
@@ -318,6 +311,43 @@ WeightUpload::WeightUpload(Context& ctx, const Weight& w)
     view_.scale = scale_.get();
     view_.row0 = w.row0 - g0 * w.block;
   }
+}
+
+void linear_batched_heads(Context& ctx, const BatchedHeadsParams& p, const float* x, const WeightDevice& w,
+                          float* y) {
+  const auto bad = [](const std::string& what) { fail("gpu::linear_batched_heads: " + what); };
+  if (p.heads <= 0 || p.n <= 0 || p.k <= 0 || p.rows < 0) bad("empty or negative shape");
+  if (w.rows != p.heads * p.n || w.cols != p.k)
+    bad("weight is [" + std::to_string(w.rows) + ", " + std::to_string(w.cols) + "], expected [heads·n = " +
+        std::to_string(p.heads * p.n) + ", k = " + std::to_string(p.k) + "]");
+  if (w.dtype != DType::F32 && w.dtype != DType::BF16)
+    bad(std::string("weight dtype ") + dtype_name(w.dtype) + " (F32 or BF16 only)");
+  if (p.x_row_stride < p.k || p.y_row_stride < p.n || p.x_head_stride < 0 || p.y_head_stride < p.n)
+    bad("a stride is smaller than its row");
+  if (p.rows == 0) return;
+  const int64_t limit = int64_t(1) << 31;
+  if (p.rows >= limit || p.n >= limit || p.k >= limit || p.heads >= limit || p.x_row_stride >= limit ||
+      p.y_row_stride >= limit || p.heads * p.k >= limit)
+    bad("a dimension exceeds int32 (cuBLAS)");
+  const float alpha = 1.f, beta = 0.f;
+  // Per head, the column-major mapping of linear: C_h[n, s] = W_hᵀ(op T, lda = K)·B_h[k, s].
+  const long long stride_a = (long long)(p.n * p.k);
+  if (w.dtype == DType::F32) {
+    DSV32_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+        ctx.blas, CUBLAS_OP_T, CUBLAS_OP_N, int(p.n), int(p.rows), int(p.k), &alpha, w.data, CUDA_R_32F,
+        int(p.k), stride_a, x, CUDA_R_32F, int(p.x_row_stride), (long long)p.x_head_stride, &beta, y,
+        CUDA_R_32F, int(p.y_row_stride), (long long)p.y_head_stride, int(p.heads), CUBLAS_COMPUTE_32F_PEDANTIC,
+        CUBLAS_GEMM_DEFAULT));
+    return;
+  }
+  if (p.x_row_stride != p.heads * p.x_head_stride || p.x_head_stride < p.k)
+    bad("BF16 weights need x rows of heads contiguous head slices (x_row_stride == heads·x_head_stride)");
+  auto* xb = static_cast<uint16_t*>(scratch(ctx, size_t(p.rows * p.heads * p.k) * 2));
+  convert_to_bf16(ctx, x, p.rows * p.heads, p.k, p.x_head_stride, xb, p.k);
+  DSV32_CUBLAS_CHECK(cublasGemmStridedBatchedEx(
+      ctx.blas, CUBLAS_OP_T, CUBLAS_OP_N, int(p.n), int(p.rows), int(p.k), &alpha, w.data, CUDA_R_16BF, int(p.k),
+      stride_a, xb, CUDA_R_16BF, int(p.heads * p.k), (long long)p.k, &beta, y, CUDA_R_32F, int(p.y_row_stride),
+      (long long)p.y_head_stride, int(p.heads), CUBLAS_COMPUTE_32F, CUBLAS_GEMM_DEFAULT));
 }
 
 Fp8PathInfo linear_fp8_path(Context& ctx, int64_t M, const WeightDevice& w) {

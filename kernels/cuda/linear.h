@@ -76,6 +76,28 @@ inline void linear(Context& ctx, const float* x, int64_t M, const WeightDevice& 
   linear(ctx, x, M, w.cols, w, y, w.rows, prec);
 }
 
+// gpu::linear_batched_heads — one small linear per attention head in ONE strided-batched cuBLAS
+// call (cublasGemmStridedBatchedEx), for absorbed MLA's per-head products (W_UKᵀ for q̃, W_UV for
+// the output; SPEC §6.4):
+//   y[s, h, :N] = W_h · x[s, h, :K]          s < rows, h < heads
+//   x : fp32 device, element (s, h, k) at x[s·x_row_stride + h·x_head_stride + k]
+//   w : [heads·N, K] row-major, head h = rows [h·N, (h+1)·N) (w.rows = heads·N, w.cols = K);
+//       dtype F32 or BF16 only (the caller dequantizes once at upload)
+//   y : fp32 device, (s, h, n) at y[s·y_row_stride + h·y_head_stride + n]; overwritten
+//   F32 w : fp32 × fp32, CUBLAS_COMPUTE_32F_PEDANTIC — per head exactly linear's kFp32 path
+//   BF16 w: x rounded to bf16 (RNE) into the context's scratch as packed [rows, heads, K], then
+//           bf16 × bf16 → fp32, CUBLAS_COMPUTE_32F — per head linear's BF16 row; needs
+//           x_row_stride == heads·x_head_stride (one conversion pass; true of both MLA uses)
+//   Throws dsv32::Error for another dtype, a shape mismatch, or strides that overlap rows.
+struct BatchedHeadsParams {
+  int64_t heads = 0, rows = 0;  // H, S
+  int64_t n = 0, k = 0;         // outputs and inputs per head
+  int64_t x_row_stride = 0, x_head_stride = 0;
+  int64_t y_row_stride = 0, y_head_stride = 0;
+};
+void linear_batched_heads(Context& ctx, const BatchedHeadsParams& p, const float* x, const WeightDevice& w,
+                          float* y);
+
 // Whether linear(ctx, x, M, w, y, kFp8) with a packed, 16-byte aligned y takes the cuBLASLt FP8
 // path; `why` names the reason when it does not. Runs (and caches) the heuristic query.
 struct Fp8PathInfo {

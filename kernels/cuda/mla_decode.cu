@@ -254,15 +254,6 @@ __global__ void __launch_bounds__(128) mla_combine_kernel(const float* __restric
       make_float4(acc.x * inv, acc.y * inv, acc.z * inv, acc.w * inv);
 }
 
-__global__ void convert_to_bf16_kernel(const float* __restrict__ src, int64_t rows, int64_t cols, int64_t src_stride,
-                                       uint16_t* __restrict__ dst, int64_t dst_stride) {
-  const int64_t total = rows * cols;
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < total; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = i / cols, c = i % cols;
-    dst[r * dst_stride + c] = detail::bf16_bits(src[r * src_stride + c]);
-  }
-}
-
 int64_t head_group(int64_t H) {
   for (int64_t hg : {64, 48, 32, 16})
     if (H % hg == 0) return hg;
@@ -338,15 +329,6 @@ void mla_decode(Context& ctx, const MlaDecodeParams& p, const uint16_t* q_bf16, 
     mla_combine_kernel<<<dim3(unsigned(H), unsigned(S)), 128, 0, ctx.stream>>>(a.o_part, a.ml_part, a.splits, H, out);
     DSV32_CUDA_LAUNCH_CHECK("mla_decode combine");
   }
-}
-
-void convert_to_bf16(Context& ctx, const float* src, int64_t rows, int64_t cols, int64_t src_stride, uint16_t* dst,
-                     int64_t dst_stride) {
-  if (rows <= 0 || cols <= 0) return;
-  if (src_stride < cols || dst_stride < cols) fail("gpu::convert_to_bf16: a stride is smaller than cols");
-  const int64_t blocks = std::min<int64_t>(detail::ceil_div(rows * cols, 256), 4096);
-  convert_to_bf16_kernel<<<unsigned(blocks), 256, 0, ctx.stream>>>(src, rows, cols, src_stride, dst, dst_stride);
-  DSV32_CUDA_LAUNCH_CHECK("convert_to_bf16");
 }
 
 }  // namespace dsv32::gpu

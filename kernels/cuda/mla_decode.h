@@ -3,7 +3,7 @@
 //
 //   S query tokens (S ≤ 4), H heads (H % 16 == 0: 128 at V3.2, 16 or 8·2 in the small presets),
 //   D = r_kv + d_r = 512 + 64 = 576 (fixed: the kernel's tiles are built for these widths).
-//     q      : bf16 [S, H, 576]  = [q̃_h ; q_rope_h] per head (convert_to_bf16 below makes it)
+//     q      : bf16 [S, H, 576]  = [q̃_h ; q_rope_h] per head (gpu::convert_to_bf16, elementwise.h, makes it)
 //     cache  : bf16 [T, cache_stride], row t = [c_KV(t) 512 ; k_rope(t) 64], cache_stride ≥ 576, % 8 == 0
 //     entries of query s: n_s = lengths ? lengths[s] : n
 //       dense   (index == nullptr): positions j for j < n_s
@@ -30,6 +30,7 @@
 #include <cstdint>
 
 #include "kernels/cuda/context.h"
+#include "kernels/cuda/elementwise.h"  // convert_to_bf16: the bf16 cache rows and q
 
 namespace dsv32::gpu {
 
@@ -51,10 +52,5 @@ void mla_decode(Context& ctx, const MlaDecodeParams& p, const uint16_t* q_bf16, 
 
 // The splits mla_decode would use for p on this device (for benchmarks and tests).
 int64_t mla_decode_splits(Context& ctx, const MlaDecodeParams& p);
-
-// dst[r·dst_stride + c] = bf16_rn(src[r·src_stride + c]) for r < rows, c < cols: writes fp32 latent
-// rows into the bf16 cache (dst = cache + t0·cache_stride) and makes the bf16 q of mla_decode.
-void convert_to_bf16(Context& ctx, const float* src, int64_t rows, int64_t cols, int64_t src_stride,
-                     uint16_t* dst, int64_t dst_stride);
 
 }  // namespace dsv32::gpu

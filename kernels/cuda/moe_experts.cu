@@ -4,16 +4,17 @@
 //               products (F32 weights, or BF16 weights under kBf16); tried first, and abandoned for
 //               the process if cuBLAS refuses the type combination
 //   per_expert  gpu::linear on each non-empty expert's rows (every other case, and the fallback)
-// Kernels: count_kernel / fill_kernel (stable counting sort, block per expert), gather_kernel,
-// swiglu_kernel, combine_kernel.
-#include <cuda_bf16.h>
-
+// Kernels here: count_kernel / fill_kernel (stable counting sort, block per expert). The gather,
+// SwiGLU, bf16 conversion and weighted combine are the public ops (rows.h, elementwise.h), so the
+// expert math is the same code as the dense MLP's and the combine the same as rows.h documents.
 #include <algorithm>
 #include <atomic>
 #include <string>
 
 #include "kernels/cuda/check.cuh"
+#include "kernels/cuda/elementwise.h"
 #include "kernels/cuda/moe_experts.h"
+#include "kernels/cuda/rows.h"
 
 namespace dsv32::gpu {
 namespace {
@@ -22,8 +23,6 @@ constexpr int kThreads = 256;
 
 std::atomic<int64_t> g_grouped_calls{0}, g_per_expert_calls{0};
 std::atomic<bool> g_grouped_refused[2] = {false, false};  // [0] fp32, [1] bf16
-
-unsigned grid_for(int64_t n) { return unsigned(std::min<int64_t>(detail::ceil_div(n, kThreads), 65535 * 8)); }
 
 // counts[e] = #{i < P : ids[i] == e}; block e. counts = offsets + E + 1.
 __global__ void count_kernel(const int32_t* __restrict__ ids, int64_t P, int32_t* __restrict__ counts) {
@@ -77,41 +76,6 @@ __global__ void fill_kernel(const int32_t* __restrict__ ids, int64_t P, int E, i
   }
 }
 
-// xg[r, :] = x[order[r] / K, :] for r < P; xb (if not null) gets the bf16 rounding.
-__global__ void gather_kernel(const float* __restrict__ x, const int32_t* __restrict__ order, int64_t P, int64_t K,
-                              int64_t D, float* __restrict__ xg, __nv_bfloat16* __restrict__ xb) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < P * D; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t r = i / D, d = i - r * D;
-    const float v = x[(order[r] / K) * D + d];
-    xg[i] = v;
-    if (xb) xb[i] = __float2bfloat16_rn(v);
-  }
-}
-
-// g[i] = silu(g[i])·u[i] = g / (1 + e^-g) · u in fp32, the CPU's expression (model/ffn.cpp);
-// mb (if not null) gets the bf16 rounding for the grouped bf16 down GEMM.
-__global__ void swiglu_kernel(float* __restrict__ g, const float* __restrict__ u, int64_t n,
-                              __nv_bfloat16* __restrict__ mb) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < n; i += int64_t(gridDim.x) * blockDim.x) {
-    const float z = g[i];
-    const float m = __fmul_rn(__fdiv_rn(z, __fadd_rn(1.f, expf(-z))), u[i]);
-    g[i] = m;
-    if (mb) mb[i] = __float2bfloat16_rn(m);
-  }
-}
-
-// y[s, d] (+)= Σ_{k ascending} w[s, k]·yg[pos[s·K + k], d], summed in fp32 from 0 without FMA.
-__global__ void combine_kernel(const float* __restrict__ yg, const int32_t* __restrict__ pos,
-                               const float* __restrict__ w, int64_t S, int64_t K, int64_t D, bool accumulate,
-                               float* __restrict__ y) {
-  for (int64_t i = int64_t(blockIdx.x) * blockDim.x + threadIdx.x; i < S * D; i += int64_t(gridDim.x) * blockDim.x) {
-    const int64_t s = i / D, d = i - s * D;
-    float acc = 0.f;
-    for (int64_t k = 0; k < K; ++k) acc = __fadd_rn(acc, __fmul_rn(w[s * K + k], yg[int64_t(pos[s * K + k]) * D + d]));
-    y[i] = accumulate ? __fadd_rn(y[i], acc) : acc;
-  }
-}
-
 template <class T>
 void grow(Context& ctx, DeviceArray<T>& a, int64_t n) {
   if (int64_t(a.size()) >= n) return;
@@ -151,7 +115,7 @@ bool grouped_gemm(Context& ctx, MoeWorkspace& ws, bool bf16, const std::vector<G
       ctx.blas, ta.data(), tb.data(), m.data(), n.data(), k.data(), alpha.data(), const_cast<const void* const*>(dp), ab, k.data(),
       const_cast<const void* const*>(dp + G), ab,
       k.data(), beta.data(), dp + 2 * G, CUDA_R_32F, m.data(), G, one.data(),
-      CUBLAS_COMPUTE_32F);
+      bf16 ? CUBLAS_COMPUTE_32F : CUBLAS_COMPUTE_32F_PEDANTIC);  // fp32: no TF32, as gpu::linear
   if (st == CUBLAS_STATUS_NOT_SUPPORTED || st == CUBLAS_STATUS_INVALID_VALUE) {
     g_grouped_refused[bf16] = true;
     return false;
@@ -239,16 +203,16 @@ void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, cons
   if (shared) {
     linear(ctx, x, S, shared->gate, ws.g.get(), p.prec);
     linear(ctx, x, S, shared->up, ws.u.get(), p.prec);
-    swiglu_kernel<<<grid_for(S * Is), kThreads, 0, ctx.stream>>>(ws.g.get(), ws.u.get(), S * Is, nullptr);
-    DSV32_CUDA_LAUNCH_CHECK("moe_experts/swiglu_shared");
+    swiglu_inplace(ctx, ws.g.get(), ws.u.get(), S * Is);
     linear(ctx, ws.g.get(), S, shared->down, y, p.prec);
   }
 
-  // 2. Gather.
-  auto* xb = try_grouped && grouped_bf16 ? reinterpret_cast<__nv_bfloat16*>(ws.xb.get()) : nullptr;
-  auto* mb = try_grouped && grouped_bf16 ? reinterpret_cast<__nv_bfloat16*>(ws.mb.get()) : nullptr;
-  gather_kernel<<<grid_for(P * D), kThreads, 0, ctx.stream>>>(x, ws.order.get(), P, K, D, ws.xg.get(), xb);
-  DSV32_CUDA_LAUNCH_CHECK("moe_experts/gather");
+  // 2. Gather: xg[r] = x[order[r] / K] (order[r] = s·K + slot); for the grouped bf16 GEMMs also
+  // its bf16 rounding xb.
+  uint16_t* xb = try_grouped && grouped_bf16 ? ws.xb.get() : nullptr;
+  uint16_t* mb = try_grouped && grouped_bf16 ? ws.mb.get() : nullptr;
+  gather_rows(ctx, x, D, ws.order.get(), K, P, D, ws.xg.get());
+  if (xb) convert_to_bf16(ctx, ws.xg.get(), P, D, D, xb, D);
 
   // 3-5. gate/up, SwiGLU, down.
   std::vector<GemmProblem> gate_up, down;
@@ -277,14 +241,14 @@ void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, cons
   };
   const bool grouped = try_grouped && grouped_gemm(ctx, ws, grouped_bf16, gate_up);
   if (!grouped) per_expert(0);
-  swiglu_kernel<<<grid_for(P * I), kThreads, 0, ctx.stream>>>(ws.g.get(), ws.u.get(), P * I, grouped ? mb : nullptr);
-  DSV32_CUDA_LAUNCH_CHECK("moe_experts/swiglu");
+  swiglu_inplace(ctx, ws.g.get(), ws.u.get(), P * I);
+  if (grouped && mb) convert_to_bf16(ctx, ws.g.get(), P, I, I, mb, I);
   if (!(grouped && grouped_gemm(ctx, ws, grouped_bf16, down))) per_expert(1);
 
-  // 6. Combine.
-  combine_kernel<<<grid_for(S * D), kThreads, 0, ctx.stream>>>(ws.yg.get(), ws.pos.get(), weights, S, K, D,
-                                                               shared != nullptr, y);
-  DSV32_CUDA_LAUNCH_CHECK("moe_experts/combine");
+  // 6. Combine: y = shared (or 0) + Σ_k w·yg[pos[s·K + k]], the routed sum formed from 0 in slot
+  // order (0 + sum is exact, so the no-shared case equals the sum itself).
+  if (!shared) fill(ctx, y, S * D, 0.f);
+  moe_combine(ctx, ws.yg.get(), weights, S, K, D, y, ws.pos.get());
 }
 
 }  // namespace dsv32::gpu

@@ -17,14 +17,16 @@
 // How (kernels/cuda/moe_experts.cu):
 //   1. group: a stable counting sort of the S·K (token, slot) pairs by expert ON THE DEVICE (one
 //      block per expert, ballot prefix sums: deterministic, pairs keep ascending s·K + k order);
-//   2. gather x rows into expert order, xg [S·K, D];
+//   2. gather x rows into expert order, xg [S·K, D] (gpu::gather_rows);
 //   3. gate/up GEMMs per expert on its rows: kFp32/kBf16 with natively F32 (or, for kBf16, BF16)
 //      expert weights: ONE cublasGemmGroupedBatchedEx call for all gate and up products, one for
 //      all down products; otherwise (F8/F16 weights, kFp8, or a cuBLAS that refuses the grouped
 //      type combination) gpu::linear per non-empty expert (kFp8: cuBLASLt block-scaled FP8);
-//   4. SwiGLU fused in one kernel over all rows; 5. down GEMMs as in 3;
+//   4. SwiGLU over all rows at once (gpu::swiglu_inplace, the dense MLP's op); 5. down GEMMs as in 3;
 //   6. combine: y = shared (or 0) + Σ_k w·expert_out, the sum formed in fp32 from 0 in slot order
-//      without FMA contraction, then added: model/ffn.cpp's loop.
+//      without FMA contraction, then added: model/ffn.cpp's loop (gpu::moe_combine over the
+//      expert-ordered rows). The grouped bf16 GEMMs take gpu::convert_to_bf16 copies of xg and of
+//      the SwiGLU output.
 //   !! Numerics per GEMM are gpu::linear's for the same GemmPrecision (kBf16: inputs rounded to
 //      bf16 before each GEMM; kFp8: act_quant before each GEMM, as REF). A row's result does not
 //      depend on which other tokens share its expert except through cuBLAS's choice of algorithm

@@ -11,7 +11,8 @@ namespace {
 
 constexpr int kThreads = 256;
 
-__global__ void rmsnorm_kernel(const float* __restrict__ x, const float* __restrict__ w,
+// x may alias y (the model normalises in place), so x is not __restrict__.
+__global__ void rmsnorm_kernel(const float* x, const float* __restrict__ w,
                                float* y, int64_t dim, double eps) {
   __shared__ double red[32];
   const float* xr = x + int64_t(blockIdx.x) * dim;

@@ -42,12 +42,15 @@ __global__ void scatter_kernel(const float* __restrict__ src, int64_t rows, int6
 }
 
 __global__ void moe_combine_kernel(const float* __restrict__ slots, const float* __restrict__ w, int64_t tokens,
-                                   int64_t K, int64_t D, float* __restrict__ y) {
+                                   int64_t K, int64_t D, const int32_t* __restrict__ slot_rows, float* __restrict__ y) {
   const int64_t d = int64_t(blockIdx.x) * blockDim.x + threadIdx.x;
   if (d >= D) return;
   for (int64_t s = blockIdx.y; s < tokens; s += gridDim.y) {
     float acc = 0.f;
-    for (int64_t k = 0; k < K; ++k) acc = __fadd_rn(acc, __fmul_rn(w[s * K + k], slots[(s * K + k) * D + d]));
+    for (int64_t k = 0; k < K; ++k) {
+      const int64_t row = slot_rows ? int64_t(slot_rows[s * K + k]) : s * K + k;
+      acc = __fadd_rn(acc, __fmul_rn(w[s * K + k], slots[row * D + d]));
+    }
     y[s * D + d] = __fadd_rn(y[s * D + d], acc);
   }
 }
@@ -76,9 +79,9 @@ void scatter_rows(Context& ctx, const float* src, int64_t rows, int64_t width, c
 }
 
 void moe_combine(Context& ctx, const float* slots, const float* weights, int64_t tokens, int64_t K, int64_t D,
-                 float* y) {
+                 float* y, const int32_t* slot_rows) {
   if (tokens <= 0 || D <= 0 || K <= 0) return;
-  moe_combine_kernel<<<grid_2d(tokens, D), kThreads, 0, ctx.stream>>>(slots, weights, tokens, K, D, y);
+  moe_combine_kernel<<<grid_2d(tokens, D), kThreads, 0, ctx.stream>>>(slots, weights, tokens, K, D, slot_rows, y);
   DSV32_CUDA_LAUNCH_CHECK("moe_combine");
 }
 

@@ -6,7 +6,9 @@
 //   gather_rows  : dst[r, :] = src[(index[r] / index_div)·src_stride + :]     r < rows, width cols
 //                  (MoE: index = s·K + slot over the rows routed to one expert, index_div = K)
 //   scatter_rows : dst[index[r]·dst_stride + :] = src[r, :]                    r < rows, width cols
-//   moe_combine  : y[s, d] += Σ_{k ascending} w[s, k] · slots[s·K + k, d]      s < tokens, d < D
+//   moe_combine  : y[s, d] += Σ_{k ascending} w[s, k] · slots[row(s·K + k), d]  s < tokens, d < D
+//                  row(i) = slot_rows ? slot_rows[i] : i (slot_rows: where pair i's output row lives
+//                  when the slots are stored grouped by expert, as moe_experts does);
 //                  the sum formed in fp32 from 0, in slot order, then added to y: the CPU's loop
 //                  (model/ffn.cpp)
 //   !! copies, gathers and scatters are exact. moe_combine forbids FMA contraction; the host
@@ -32,6 +34,6 @@ void gather_rows(Context& ctx, const float* src, int64_t src_stride, const int32
 void scatter_rows(Context& ctx, const float* src, int64_t rows, int64_t width, const int32_t* index, float* dst,
                   int64_t dst_stride);
 void moe_combine(Context& ctx, const float* slots, const float* weights, int64_t tokens, int64_t K, int64_t D,
-                 float* y);
+                 float* y, const int32_t* slot_rows = nullptr);
 
 }  // namespace dsv32::gpu

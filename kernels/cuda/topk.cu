@@ -46,7 +46,7 @@ __global__ void __launch_bounds__(kThreads) topk_kernel(TopkParams p, const floa
   const int64_t k = std::min(p.k, n);
   const float* row = scores + r * p.scores_stride;
   int32_t* o = out + r * p.out_stride;
-  if (threadIdx.x == 0 && counts) counts[r] = int32_t(k);
+  if (threadIdx.x == 0 && counts) counts[r] = int32_t(k > 0 ? k : 0);  // a negative length selects nothing, as the multi-block path
   if (k <= 0) return;
   if (k == n) {
     for (int64_t i = threadIdx.x; i < n; i += blockDim.x) o[i] = int32_t(i);

@@ -9,6 +9,7 @@
 #include "kernels/cuda/hadamard.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/layernorm.h"
+#include "kernels/cuda/mla_decode.h"
 #include "kernels/cuda/rmsnorm.h"
 #include "kernels/cuda/rows.h"
 #include "kernels/cuda/topk.h"
@@ -38,6 +39,8 @@ void CudaForward::indexer_select(int layer, int64_t S, int64_t P) {
   gpu::layernorm(ctx, {S, dI, c_.rms_norm_eps}, k_new, L.ik_norm_w, L.ik_norm_b, k_new);
   gpu::rope_apply(ctx, *rope_dev_, layout, k_new, S, dI, 1, dI, P);
   gpu::hadamard_rotate(ctx, k_new, S, dI);
+  if (fast_indexer_)  // the bf16 mirror of the finished key rows (decode reads it)
+    gpu::convert_to_bf16(ctx, k_new, S, dI, dI, cache_[layer].indexer_bf16.get() + P * dI, dI);
   linear(ws.x.get(), S, L.iw, ws.wi.get());  // [S, H_I]
   const float wscale = float(1.0 / std::sqrt(double(HI)) / std::sqrt(double(dI)));
   gpu::scale_inplace(ctx, ws.wi.get(), S * HI, wscale);
@@ -51,7 +54,11 @@ void CudaForward::indexer_select(int layer, int64_t S, int64_t P) {
   const bool dump = observed();
   // Scores [S, E] for every query against every key of the cache (query s only sees keys
   // u ≤ P + s: gpu::topk reads the first P + s + 1 of its row, and the dump masks the rest).
-  if (!pinned || dump)
+  // Decode in a fast mode reads the bf16 key mirror on tensor cores (q rounded to bf16 there too).
+  if ((!pinned || dump) && fast_indexer_ && fast_decode(S))
+    gpu::indexer_scores_bf16(ctx, {HI, dI, K}, ws.qi.get(), ws.wi.get(), cache_[layer].indexer_bf16.get(), E,
+                             ws.iscores.get(), S, E);
+  else if (!pinned || dump)
     gpu::indexer_scores(ctx, {HI, dI, K}, ws.qi.get(), ws.wi.get(), kc, E, ws.iscores.get(), S, E);
   if (pinned) {
     // The dump's selection, filtered to visible positions, as on the CPU; uploaded per call.
@@ -104,6 +111,21 @@ void CudaForward::attend(int layer, int64_t S, int64_t P) {
   const float scale = float(c_.softmax_scale());
   LayerCacheDevice& lc = cache_[layer];
   WorkspaceDevice& ws = ws_;
+  if (absorbed && fast_mla_ && fast_decode(S)) {
+    // Decode in a fast mode: tensor-core MQA over the bf16 latent mirror (see the header). Query
+    // s sees the causal prefix P + s + 1 (dense) or its top-k list with topk_n entries (sparse).
+    gpu::convert_to_bf16(*ctx_, ws.qa.get(), S * H, lat, lat, ws.qa_bf16.get(), lat);
+    gpu::MlaDecodeParams mp;
+    mp.heads = H;
+    mp.n_queries = S;
+    mp.n = sparse ? std::min(K, P + S) : P + S;
+    mp.index_stride = sparse ? K : 0;
+    mp.cache_stride = lat;
+    mp.scale = scale;
+    gpu::mla_decode(*ctx_, mp, ws.qa_bf16.get(), lc.mla_bf16.get(), sparse ? ws.topk.get() : nullptr,
+                    sparse ? ws.topk_n.get() : arange1_.get() + P, ws.lat_o.get());
+    return;
+  }
   gpu::AttendBatchParams p;
   const float *q, *keys, *values;
   float* out;
@@ -171,6 +193,8 @@ void CudaForward::attention_block(int layer, int64_t S, int64_t P) {
     gpu::copy_strided(ctx, c, ws.ckv.get(), lc.mla.get() + P * lat);
     c.width = dr, c.src_row_stride = lat;
     gpu::copy_strided(ctx, c, k_rope, lc.mla.get() + P * lat + rkv);
+    if (fast_mla_)  // the bf16 mirror of the same rows (decode reads it)
+      gpu::convert_to_bf16(ctx, lc.mla.get() + P * lat, S, lat, lat, lc.mla_bf16.get() + P * lat, lat);
   } else {
     // Up-project to per-head [K_nope | V] and place them in the caches; the shared k_rope is
     // broadcast into every head's K row (source head stride 0).
@@ -190,17 +214,22 @@ void CudaForward::attention_block(int layer, int64_t S, int64_t P) {
   if (opt_.attn == AttnMode::kSparse) indexer_select(layer, S, P);
 
   if (opt_.mla == MlaMode::kAbsorbed) {
-    // Absorbed queries [W_UKᵀ q_nope ; q_rope] per head: [S, H, r_kv + d_r].
-    for (int64_t h = 0; h < H; ++h)
-      linear(ws.q.get() + h * dqk, S, H * dqk, L.wuk_t[h], ws.qa.get() + h * lat, H * lat);
+    // Absorbed queries [W_UKᵀ q_nope ; q_rope] per head: [S, H, r_kv + d_r]; the H products
+    // q̃[s, h] = W_UKᵀ[h] q_nope[s, h] in one batched GEMM.
+    gpu::BatchedHeadsParams uk;
+    uk.heads = H, uk.rows = S, uk.n = rkv, uk.k = dn;
+    uk.x_row_stride = H * dqk, uk.x_head_stride = dqk, uk.y_row_stride = H * lat, uk.y_head_stride = lat;
+    gpu::linear_batched_heads(ctx, uk, ws.q.get(), L.wuk_t, ws.qa.get());
     gpu::StridedCopy c;
     c.rows = S, c.heads = H, c.width = dr;
     c.dst_row_stride = H * lat, c.dst_head_stride = lat, c.src_row_stride = H * dqk, c.src_head_stride = dqk;
     gpu::copy_strided(ctx, c, ws.q.get() + dn, ws.qa.get() + rkv);
     attend(layer, S, P);
-    // Output per head through W_UV: attn[s, h, :] = W_UV[h] õ[s, h, :].
-    for (int64_t h = 0; h < H; ++h)
-      linear(ws.lat_o.get() + h * rkv, S, H * rkv, L.wuv[h], ws.attn.get() + h * dv, H * dv);
+    // Output per head through W_UV: attn[s, h, :] = W_UV[h] õ[s, h, :], one batched GEMM.
+    gpu::BatchedHeadsParams uv;
+    uv.heads = H, uv.rows = S, uv.n = dv, uv.k = rkv;
+    uv.x_row_stride = H * rkv, uv.x_head_stride = rkv, uv.y_row_stride = H * dv, uv.y_head_stride = dv;
+    gpu::linear_batched_heads(ctx, uv, ws.lat_o.get(), L.wuv, ws.attn.get());
   } else {
     attend(layer, S, P);
   }

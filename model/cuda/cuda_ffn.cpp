@@ -1,12 +1,12 @@
 // CudaForward: the feed-forward blocks on the GPU (SPEC §8), as Model::Impl::ffn_block (ffn.cpp):
-// the dense SwiGLU MLP, and the MoE — router, routed experts, shared expert, weighted combine.
+// the dense SwiGLU MLP, and the MoE — router here, then routed experts, shared expert and the
+// weighted combine in gpu::moe_experts.
 #include <algorithm>
-#include <cstring>
 
 #include "kernels/cpu/moe_route.h"
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/moe_experts.h"
 #include "kernels/cuda/moe_route.h"
-#include "kernels/cuda/rows.h"
 #include "model/cuda/cuda_forward.h"
 #include "model/error.h"
 
@@ -32,15 +32,23 @@ void CudaForward::ffn_block(int layer, int64_t S, int64_t P) {
     return;
   }
   route(layer, S, P);
-  if (LW.has_shared) swiglu(L.shared, ws.x.get(), S, ws.ffn.get());
-  else gpu::fill(*ctx_, ws.ffn.get(), S * D, 0.f);
-  run_experts(layer, S);
+  // Routed experts + shared expert + weighted combine in one op (kernels/cuda/moe_experts.h): the
+  // pairs are grouped by expert on the device; host_.rids (downloaded by route) gives the GEMM
+  // row counts without another synchronisation and is where out-of-range ids are caught.
+  gpu::MoeExpertsParams mp;
+  mp.tokens = S;
+  mp.hidden = D;
+  mp.top_k = c_.n_experts_per_tok;
+  mp.n_experts = int64_t(L.experts.size());
+  mp.prec = prec_;
+  gpu::moe_experts(*ctx_, mp, moe_ws_, ws.x.get(), ws.rids.get(), host_.rids.data(), ws.rweights.get(),
+                   L.experts.data(), LW.has_shared ? &L.shared : nullptr, ws.ffn.get());
   emit_device("ffn_out", layer, P, {S, D}, ws.ffn.get());
 }
 
 // Router: logits = x·W_gateᵀ, then group-limited top-K per token on the device. The expert ids
 // come back to the host (S·K int32, the one device→host copy of a MoE layer without an
-// observer): run_experts groups rows by expert there. Pinned ids replace the computed ones and
+// observer): moe_experts counts each expert's rows there. Pinned ids replace the computed ones and
 // their weights are recomputed on the host from this run's router logits, as on the CPU.
 void CudaForward::route(int layer, int64_t S, int64_t P) {
   const LayerDevice& L = layers_[layer];
@@ -74,46 +82,6 @@ void CudaForward::route(int layer, int64_t S, int64_t P) {
   emit_device("router_scores", layer, P, {S, E}, ws.rselect.get());
   emit("expert_ids", layer, P, {S, K}, host_.rids.data(), DType::I32);
   emit_device("expert_weights", layer, P, {S, K}, ws.rweights.get());
-}
-
-// The routed experts, the simple correct way: group (token, slot) pairs by expert on the host,
-// upload the grouping once, then per expert gather its rows of x, run its three linears on them
-// and scatter the outputs to their [S·K, D] slots; finally ffn[s] += Σ_k w[s,k]·slot[s,k] in
-// ascending slot order. Rows are computed independently, so a token's output does not depend on
-// which other tokens share its expert. (A grouped-GEMM kernel can replace this whole function.)
-void CudaForward::run_experts(int layer, int64_t S) {
-  const LayerDevice& L = layers_[layer];
-  gpu::Context& ctx = *ctx_;
-  WorkspaceDevice& ws = ws_;
-  const int64_t D = c_.hidden_size;
-  const int E = c_.n_routed_experts, K = c_.n_experts_per_tok;
-  host_.expert_count.assign(E, 0);
-  for (int64_t i = 0; i < S * K; ++i) {
-    const int32_t e = host_.rids[i];
-    if (e < 0 || e >= E) fail("layer " + std::to_string(layer) + ": expert id " + std::to_string(e) + " out of range");
-    ++host_.expert_count[e];
-  }
-  host_.expert_offset.resize(E + 1);
-  host_.expert_offset[0] = 0;
-  for (int e = 0; e < E; ++e) host_.expert_offset[e + 1] = host_.expert_offset[e] + host_.expert_count[e];
-  host_.expert_rows.resize(S * K);
-  std::fill(host_.expert_count.begin(), host_.expert_count.end(), 0);  // reuse as a cursor
-  for (int64_t i = 0; i < S * K; ++i) {
-    const int32_t e = host_.rids[i];
-    host_.expert_rows[host_.expert_offset[e] + host_.expert_count[e]++] = int32_t(i);  // i = s·K + slot
-  }
-  gpu::copy_to_device(ctx, ws.expert_rows.get(), host_.expert_rows.data(), size_t(S * K) * 4);
-  for (int e = 0; e < E; ++e) {
-    const int64_t n = host_.expert_offset[e + 1] - host_.expert_offset[e];
-    if (n == 0) continue;
-    // ws.xg / ws.yg hold S rows: a token routes to an expert at most once.
-    if (n > S) fail("layer " + std::to_string(layer) + ": expert " + std::to_string(e) + " is chosen twice by one token");
-    const int32_t* rows = ws.expert_rows.get() + host_.expert_offset[e];
-    gpu::gather_rows(ctx, ws.x.get(), D, rows, K, n, D, ws.xg.get());
-    swiglu(L.experts[e], ws.xg.get(), n, ws.yg.get());
-    gpu::scatter_rows(ctx, ws.yg.get(), n, D, rows, ws.slot_out.get(), D);
-  }
-  gpu::moe_combine(ctx, ws.slot_out.get(), ws.rweights.get(), S, K, D, ws.ffn.get());
 }
 
 }  // namespace dsv32

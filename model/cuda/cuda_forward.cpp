@@ -8,7 +8,9 @@
 #include <cstring>
 
 #include "kernels/cuda/elementwise.h"
+#include "kernels/cuda/mla_decode.h"
 #include "kernels/cuda/rmsnorm.h"
+#include "kernels/numeric.h"
 #include "model/error.h"
 
 namespace dsv32 {
@@ -21,16 +23,6 @@ gpu::GemmPrecision to_precision(GpuGemm g) {
     case GpuGemm::kFp8: return gpu::GemmPrecision::kFp8;
   }
   return gpu::GemmPrecision::kFp32;
-}
-
-// Rows [r0, r0 + n) of an uploaded matrix, sharing its memory (and, for F8, its scale grid: the
-// view remembers its place in the grid through row0, as Weight::rows_slice does on the host).
-gpu::WeightDevice row_view(const gpu::WeightDevice& w, int64_t r0, int64_t n) {
-  gpu::WeightDevice v = w;
-  v.rows = n;
-  v.data = static_cast<const uint8_t*>(w.data) + r0 * w.cols * dtype_size(w.dtype);
-  v.row0 = w.row0 + r0;
-  return v;
 }
 
 }  // namespace
@@ -57,6 +49,9 @@ CudaForward::CudaForward(std::shared_ptr<const ModelWeights> weights, const Mode
   const int64_t T = opt_.max_ctx, H = c_.n_heads, dn = c_.qk_nope_head_dim, dv = c_.v_head_dim;
   const int64_t rkv = c_.kv_lora_rank, lat = rkv + c_.qk_rope_head_dim;
   const bool absorbed = opt_.mla == MlaMode::kAbsorbed, sparse = opt_.attn == AttnMode::kSparse;
+  const bool fast = prec_ != gpu::GemmPrecision::kFp32;  // see the header: fast decode
+  fast_mla_ = fast && absorbed && H % 16 == 0 && rkv == gpu::kMlaLatentDim && c_.qk_rope_head_dim == gpu::kMlaRopeDim;
+  fast_indexer_ = fast && sparse && c_.index_head_dim % 16 == 0 && c_.index_head_dim <= 256 && c_.index_n_heads <= 64;
   layers_.resize(c_.n_layers);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& L = w_->layers[l];
@@ -70,19 +65,21 @@ CudaForward::CudaForward(std::shared_ptr<const ModelWeights> weights, const Mode
     d.kv_b = upload(L.kv_b);
     d.o = upload(L.o);
     if (absorbed) {
-      // W_UKᵀ for all heads as one [H·r_kv, d_n] fp32 matrix; head h is rows [h·r_kv, (h+1)·r_kv).
+      // The per-head products of absorbed MLA as two contiguous [H, ·, ·] arrays, for one
+      // strided-batched GEMM each (gpu::linear_batched_heads): W_UKᵀ [H, r_kv, d_n] from
+      // LayerWeights::wuk_t, and W_UV [H, d_v, r_kv] dequantized once here from kv_b's rows
+      // h·(d_n + d_v) + d_n + i. fp32 under --gpu-gemm fp32 (the exact profile), bf16 otherwise.
+      // Memory at V3.2 shapes (H 128, r_kv 512, d_n = d_v = 128): 8.4 M elements each per layer,
+      // so 2 × 33.5 MB fp32 = 67 MB per layer, 4.1 GB for 61 layers (bf16: 2.0 GB); W_UV
+      // duplicates the half of kv_b (which stays uploaded for the prefill) that it came from.
       if (L.wuk_cols != dn || int64_t(L.wuk_t.size()) != H * rkv * dn)
         fail("layer " + std::to_string(l) + ": W_UKᵀ is not [H, r_kv, d_n]");
-      Weight all;
-      all.dtype = DType::F32;
-      all.rows = H * rkv;
-      all.cols = dn;
-      all.data = L.wuk_t.data();
-      const gpu::WeightDevice wuk = upload(all);
-      for (int64_t h = 0; h < H; ++h) {
-        d.wuk_t.push_back(row_view(wuk, h * rkv, rkv));
-        d.wuv.push_back(row_view(d.kv_b, h * (dn + dv) + dn, dv));  // LayerWeights::wuv_head
-      }
+      std::vector<float> wuv(size_t(H * dv * rkv));
+      for (int64_t h = 0; h < H; ++h)
+        for (int64_t i = 0; i < dv; ++i)
+          L.kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, &wuv[size_t((h * dv + i) * rkv)]);
+      d.wuk_t = upload_heads(L.wuk_t, H * rkv, dn);
+      d.wuv = upload_heads(wuv, H * dv, rkv);
     }
     if (sparse) {
       d.iq_b = upload(L.indexer.wq_b);
@@ -119,6 +116,8 @@ CudaForward::CudaForward(std::shared_ptr<const ModelWeights> weights, const Mode
       lc.v = gpu::DeviceArray<float>(size_t(T * H * dv));
     }
     if (sparse) lc.indexer = gpu::DeviceArray<float>(size_t(T * c_.index_head_dim));
+    if (fast_mla_) lc.mla_bf16 = gpu::DeviceArray<uint16_t>(size_t(T * lat));
+    if (fast_indexer_) lc.indexer_bf16 = gpu::DeviceArray<uint16_t>(size_t(T * c_.index_head_dim));
   }
   gpu::synchronize(ctx);  // the host vectors above (arange1) must outlive their uploads
 }
@@ -131,6 +130,27 @@ const float* CudaForward::upload(const std::vector<float>& v) {
   gpu::DeviceArray<float>& d = vector_uploads_.emplace_back(v.size());
   d.upload(*ctx_, v);
   return d.get();
+}
+
+// A [rows, cols] fp32 host matrix as F32, or as BF16 (RNE) when the GEMMs are not fp32. Waits for
+// the copy: `v` (and the bf16 copy) are host memory that the caller frees.
+gpu::WeightDevice CudaForward::upload_heads(const std::vector<float>& v, int64_t rows, int64_t cols) {
+  Weight w;
+  w.rows = rows;
+  w.cols = cols;
+  std::vector<uint16_t> bf16;
+  if (prec_ == gpu::GemmPrecision::kFp32) {
+    w.dtype = DType::F32;
+    w.data = v.data();
+  } else {
+    bf16.resize(v.size());
+    for (size_t i = 0; i < v.size(); ++i) bf16[i] = f32_to_bf16(v[i]);
+    w.dtype = DType::BF16;
+    w.data = bf16.data();
+  }
+  const gpu::WeightDevice d = upload(w);
+  gpu::synchronize(*ctx_);
+  return d;
 }
 
 MlpDevice CudaForward::upload(const MlpWeights& m) { return {upload(m.gate), upload(m.up), upload(m.down)}; }
@@ -158,12 +178,10 @@ void CudaForward::reserve(int64_t S) {
   const int64_t HI = c_.index_n_heads, dI = c_.index_head_dim, K = c_.index_topk;
   const int64_t E = c_.n_routed_experts, KX = c_.n_experts_per_tok, V = c_.vocab_size, T = opt_.max_ctx;
   const bool absorbed = opt_.mla == MlaMode::kAbsorbed, sparse = opt_.attn == AttnMode::kSparse;
-  int64_t I = 0;  // the widest MLP: dense, shared or routed expert
+  int64_t I = 0;  // the widest dense MLP (MoE layers use moe_ws_, sized by gpu::moe_experts)
   bool moe = false;
   for (const LayerWeights& L : w_->layers) {
     if (!L.is_moe) I = std::max(I, L.mlp.gate.rows);
-    if (L.has_shared) I = std::max(I, L.shared.gate.rows);
-    for (const MlpWeights& e : L.experts) I = std::max(I, e.gate.rows);
     moe |= L.is_moe;
   }
   auto f = [](int64_t n) { return gpu::DeviceArray<float>(size_t(n)); };
@@ -175,6 +193,7 @@ void CudaForward::reserve(int64_t S) {
   ws.attn = f(S * H * dv);
   if (!absorbed) ws.kvb = f(S * H * (dn + dv));
   if (absorbed) ws.qa = f(S * H * lat), ws.lat_o = f(S * H * rkv);
+  if (fast_mla_) ws.qa_bf16 = gpu::DeviceArray<uint16_t>(size_t(std::min(S, kFastDecodeMaxTokens) * H * lat));
   if (sparse) {
     ws.qi = f(S * HI * dI), ws.wi = f(S * HI), ws.iscores = f(S * T);
     ws.topk = i32(S * K), ws.topk_n = i32(S);
@@ -182,8 +201,7 @@ void CudaForward::reserve(int64_t S) {
   ws.g = f(S * I), ws.u = f(S * I);
   if (moe) {
     ws.rlogits = f(S * E), ws.rselect = f(S * E), ws.rweights = f(S * KX);
-    ws.rids = i32(S * KX), ws.expert_rows = i32(S * KX);
-    ws.xg = f(S * D), ws.yg = f(S * D), ws.slot_out = f(S * KX * D);
+    ws.rids = i32(S * KX);
   }
   ws.logits = f(S * V);
   ws.rows = S;

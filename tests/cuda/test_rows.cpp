@@ -83,7 +83,20 @@ TEST_F(Rows, MoeCombineMatchesDoubleSum) {
     }
   Dev<float> dslots(ctx(), slots), dw(ctx(), w), dy(ctx(), y);
   gpu::moe_combine(ctx(), dslots.get(), dw.get(), S, K, D, dy.get());
-  EXPECT_TRUE(close_within(dy.download(ctx()), want, bound));
+  const std::vector<float> packed = dy.download(ctx());
+  EXPECT_TRUE(close_within(packed, want, bound));
+
+  // The same slots stored in another row order (moe_experts' expert-grouped rows) and addressed
+  // through slot_rows: the same operands in the same order, so bit-identical to the packed call.
+  std::vector<int32_t> slot_rows(S * K);
+  for (int64_t i = 0; i < S * K; ++i) slot_rows[i] = int32_t((i * 7 + 3) % (S * K));  // 7 ⟂ 72: a permutation
+  std::vector<float> moved(slots.size());
+  for (int64_t i = 0; i < S * K; ++i)
+    std::copy(&slots[i * D], &slots[i * D] + D, &moved[int64_t(slot_rows[i]) * D]);
+  Dev<float> dmoved(ctx(), moved), dy2(ctx(), y);
+  Dev<int32_t> drows(ctx(), slot_rows);
+  gpu::moe_combine(ctx(), dmoved.get(), dw.get(), S, K, D, dy2.get(), drows.get());
+  EXPECT_EQ(dy2.download(ctx()), packed);
 }
 
 }  // namespace

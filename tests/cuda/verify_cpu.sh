@@ -4,6 +4,12 @@
 # Each mode runs once on the CPU and on the GPU with --gpu-gemm fp32 (judged with `dsv32 verify
 # --profile fp32`: the same exact profile, another summation order) and bf16 (--profile bf16:
 # bf16-rounded GEMM inputs). The CPU dump is the reference (verify's second argument).
+# bf16 mode also runs the fast decode path (model/cuda/cuda_forward.h): decode reads bf16 mirrors
+# of the latent cache (gpu::mla_decode, at r_kv 512 / d_r 64 / H % 16 == 0 only — not the tiny
+# preset) and of the indexer keys (indexer_scores_bf16: tiny runs it). Each is one more bf16
+# rounding of a stored value (c_KV, k_rope, indexer k; q and the softmax weights inside
+# mla_decode): exactly what the bf16 profile models (u_store = 2^-8 per rounding point, c_round
+# growing with the number of points), so the profile needs no change.
 # Without a CUDA build or device it prints SKIP and exits 77 (CTest SKIP_RETURN_CODE).
 # Usage: verify_cpu.sh DSV32_BIN MODEL_DIR WORK_DIR
 set -euo pipefail
