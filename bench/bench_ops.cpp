@@ -61,6 +61,7 @@ bool g_full = false;
 enum Slot { kX, kY, kQ, kW, kCache, kV, kOut, kScores, kLogits, kBias, kG, kU, kXg, kYg };
 
 constexpr int64_t kRows[] = {1, 64};   // tokens: decode, a prefill chunk
+constexpr int64_t kLinearDecodeRows[] = {2, 4};  // linear only: multi-token decode (MTP, small batches)
 constexpr int64_t kFullRows[] = {512};  // --full adds pp512-sized GEMMs
 constexpr int64_t kNaiveCacheCap = int64_t(4) << 30;  // skip naive caches beyond 4 GiB
 
@@ -100,6 +101,7 @@ void register_linear(const Shapes& s) {
   };
   if (g_full) mats.push_back({"lm_head", 129280, s.D, false});
   std::vector<int64_t> rows(std::begin(kRows), std::end(kRows));
+  rows.insert(rows.begin() + 1, std::begin(kLinearDecodeRows), std::end(kLinearDecodeRows));
   if (g_full) rows.insert(rows.end(), std::begin(kFullRows), std::end(kFullRows));
   for (const Mat& m : mats)
     for (DType dt : {DType::F8_E4M3, DType::BF16, DType::F16, DType::F32}) {

@@ -9,7 +9,9 @@
 //   !! fp32 accumulation in a fixed order: per output, 16-lane partial sums over each chunk of
 //      kChunk columns, lanes reduced by a fixed tree, chunk sums added in column order. The order
 //      depends on neither M nor the thread count, so a token's output row is bit-identical
-//      whether it is computed alone (decode) or inside a batch (prefill).
+//      whether it is computed alone (decode) or inside a batch (prefill). (K % 16 != 0: one
+//      running sum over k instead.) Decode-sized M (≤ 4) dequantizes into registers, larger M
+//      through a buffer; both keep this order bit for bit (tests/kernels/test_linear_bits.cpp).
 #pragma once
 #include <cstdint>
 
