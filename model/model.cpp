@@ -2,7 +2,6 @@
 // Shapes per call: S tokens at absolute positions [P, P+S); E = P + S positions visible at the end.
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "kernels/cpu/act_quant.h"
@@ -115,22 +114,7 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
 void Model::Impl::emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
                        const void* data, DType dt, int64_t pad_to, double pad_value) {
   if (!obs || !*obs) return;
-  TensorEvent e;
-  if (layer >= 0) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "layers/%02d/%s", layer, name);
-    e.name = buf;
-  } else {
-    e.name = name;
-  }
-  e.layer = layer;
-  e.pos0 = P;
-  e.shape.assign(shape.begin(), shape.end());
-  e.dtype = dt;
-  e.data = data;
-  e.pad_to = pad_to;
-  e.pad_value = pad_value;
-  (*obs)(e);
+  notify(*obs, name, layer, P, shape, data, dt, pad_to, pad_value);
 }
 
 void Model::Impl::emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads,

@@ -11,6 +11,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <initializer_list>
 #include <string>
 #include <vector>
 
@@ -42,5 +43,10 @@ struct TensorEvent {
 };
 
 using Observer = std::function<void(const TensorEvent&)>;
+
+// Reports one tensor to `obs`: names it "layers/NN/<name>" for layer >= 0, else "<name>", and
+// fills the event. Shared by every backend so that dumps name tensors the same way.
+void notify(const Observer& obs, const char* name, int layer, int64_t pos0, std::initializer_list<int64_t> shape,
+            const void* data, DType dtype = DType::F32, int64_t pad_to = 0, double pad_value = 0);
 
 }  // namespace dsv32

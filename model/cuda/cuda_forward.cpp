@@ -4,7 +4,6 @@
 
 #include <algorithm>
 #include <cmath>
-#include <cstdio>
 #include <cstring>
 
 #include "kernels/cuda/elementwise.h"
@@ -210,22 +209,7 @@ void CudaForward::reserve(int64_t S) {
 void CudaForward::emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
                        const void* data, DType dt, int64_t pad_to, double pad_value) {
   if (!observed()) return;
-  TensorEvent e;
-  if (layer >= 0) {
-    char buf[96];
-    std::snprintf(buf, sizeof buf, "layers/%02d/%s", layer, name);
-    e.name = buf;
-  } else {
-    e.name = name;
-  }
-  e.layer = layer;
-  e.pos0 = P;
-  e.shape.assign(shape.begin(), shape.end());
-  e.dtype = dt;
-  e.data = data;
-  e.pad_to = pad_to;
-  e.pad_value = pad_value;
-  (*obs_)(e);
+  notify(*obs_, name, layer, P, shape, data, dt, pad_to, pad_value);
 }
 
 void CudaForward::emit_device(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
