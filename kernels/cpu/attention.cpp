@@ -9,18 +9,11 @@ namespace dsv32 {
 
 void attend(const AttendParams& p, const float* q, const float* keys, const float* values,
             const int32_t* index, int64_t n, float* probs, float* out) {
-  float mx = -INFINITY;
   for (int64_t i = 0; i < n; ++i) {
     int64_t t = index ? index[i] : i;
-    float s = p.scale * vec::dot(q, keys + t * p.key_stride, p.d_k);
-    probs[i] = s;
-    if (s > mx) mx = s;
+    probs[i] = p.scale * vec::dot(q, keys + t * p.key_stride, p.d_k);
   }
-  float sum = 0;
-  for (int64_t i = 0; i < n; ++i) {
-    probs[i] = std::exp(probs[i] - mx);
-    sum += probs[i];
-  }
+  const float sum = vec::exp_shifted_sum(probs, n);
   std::memset(out, 0, p.d_v * sizeof(float));
   for (int64_t i = 0; i < n; ++i) {
     int64_t t = index ? index[i] : i;
@@ -40,14 +33,7 @@ void attend_mqa(const AttendParams& p, int64_t heads, const float* q, int64_t q_
   }
   for (int64_t h = 0; h < heads; ++h) {
     float* ph = probs + h * (n + 1);  // row stride n + 1: the sum sits after the row
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = ph[i] > mx ? ph[i] : mx;
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      ph[i] = std::exp(ph[i] - mx);
-      sum += ph[i];
-    }
-    ph[n] = sum;
+    ph[n] = vec::exp_shifted_sum(ph, n);
     std::memset(out + h * out_stride, 0, p.d_v * sizeof(float));
   }
   // Values: one pass over the rows, accumulated per head in position order (as attend()).

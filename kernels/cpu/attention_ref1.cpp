@@ -29,13 +29,7 @@ void attend_ref1(const AttendRef1Params& p, int64_t heads, const float* q, int64
   }
   for (int64_t h = 0; h < heads; ++h) {
     float* ph = probs + h * (n + 1);
-    float mx = -INFINITY;
-    for (int64_t i = 0; i < n; ++i) mx = ph[i] > mx ? ph[i] : mx;
-    float sum = 0;
-    for (int64_t i = 0; i < n; ++i) {
-      ph[i] = std::exp(ph[i] - mx);
-      sum += ph[i];
-    }
+    const float sum = vec::exp_shifted_sum(ph, n);
     for (int64_t i = 0; i < n; ++i) ph[i] = bf16_round(ph[i] / sum);
     std::memset(out + h * out_stride, 0, p.d_v * sizeof(float));
   }

@@ -1,6 +1,7 @@
 // Small vector helpers shared by the CPU ops. dot() sums in a fixed order (16 fp32 lanes, then a
 // fixed tree), so it returns the same bits for the same inputs wherever it is called from.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <cstring>
 
@@ -31,6 +32,19 @@ inline float dot(const float* a, const float* b, int64_t n) {
 // y[i] += a · x[i]
 inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
+}
+
+// The unnormalised softmax every CPU attention variant shares: x[i] <- exp(x[i] - max_j x[j]) for
+// i < n, returning the sum of the new x[i] in index order (0 for n = 0).
+inline float exp_shifted_sum(float* x, int64_t n) {
+  float mx = -INFINITY;
+  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  float sum = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    x[i] = std::exp(x[i] - mx);
+    sum += x[i];
+  }
+  return sum;
 }
 
 }  // namespace dsv32::vec
