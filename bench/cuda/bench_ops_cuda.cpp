@@ -153,18 +153,8 @@ void bm_attend_prefill(State& st, int64_t S) {
   std::vector<int32_t> len(S);
   std::iota(len.begin(), len.end(), 1);
   gpu::DeviceArray<int32_t> lengths(context(), len);
-  gpu::AttendBatchParams p;
-  p.attn.d_k = dk;
-  p.attn.d_v = dv;
-  p.attn.key_stride = H * dk;
-  p.attn.value_stride = H * dv;
-  p.attn.scale = float(kAttnScale);
+  gpu::AttendBatchParams p = gpu::mha_params(H, dk, dv, float(kAttnScale));
   p.n_queries = S * H;
-  p.q_stride = dk;
-  p.out_stride = dv;
-  p.group = H;
-  p.key_head_stride = dk;
-  p.value_head_stride = dv;
   TimingOptions opt = default_timing();
   opt.warmup_calls = 1;  // ~1 s per call
   const double sec = time_loop(st, [&] {

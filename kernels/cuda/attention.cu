@@ -88,17 +88,30 @@ void attend(Context& ctx, const AttendBatchParams& p, const float* q, const floa
   DSV32_CUDA_LAUNCH_CHECK("attend");
 }
 
+AttendBatchParams mha_params(int64_t heads, int64_t d_k, int64_t d_v, float scale) {
+  AttendBatchParams p;
+  p.attn = AttendParams{d_k, d_v, heads * d_k, heads * d_v, scale};
+  p.q_stride = d_k;
+  p.out_stride = d_v;
+  p.group = heads;
+  p.key_head_stride = d_k;
+  p.value_head_stride = d_v;
+  return p;
+}
+
+AttendBatchParams mqa_params(int64_t heads, int64_t d_k, int64_t d_v, float scale) {
+  AttendBatchParams p;
+  p.attn = AttendParams{d_k, d_v, d_k, d_k, scale};
+  p.q_stride = d_k;
+  p.out_stride = d_v;
+  p.group = heads;
+  return p;
+}
+
 void attend_absorbed(Context& ctx, int64_t heads, int64_t r_kv, int64_t d_r, float scale, const float* q,
                      const float* cache, const int32_t* index, int64_t n, float* out) {
-  AttendBatchParams p;
-  p.attn.d_k = r_kv + d_r;
-  p.attn.d_v = r_kv;
-  p.attn.key_stride = p.attn.value_stride = r_kv + d_r;
-  p.attn.scale = scale;
+  AttendBatchParams p = mqa_params(heads, r_kv + d_r, r_kv, scale);
   p.n_queries = heads;
-  p.q_stride = r_kv + d_r;
-  p.out_stride = r_kv;
-  p.group = heads;
   attend(ctx, p, q, cache, cache, index, nullptr, n, out);
 }
 

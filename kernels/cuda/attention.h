@@ -32,6 +32,14 @@ struct AttendBatchParams {
   int64_t index_stride = 0;               // int32s between the index rows of consecutive groups
 };
 
+// The two MLA layouts, every field set except n_queries and index_stride (the caller's batch):
+//   mha_params: naive MLA. q [tokens, heads, d_k]; K cache [T, heads, d_k] and V cache
+//               [T, heads, d_v] (per-head rows); out [tokens, heads, d_v]; group = heads.
+//   mqa_params: absorbed MLA. q [tokens, heads, d_k]; ONE latent row [T, d_k] per position is every
+//               head's key, its first d_v floats the value; out [tokens, heads, d_v].
+AttendBatchParams mha_params(int64_t heads, int64_t d_k, int64_t d_v, float scale);
+AttendBatchParams mqa_params(int64_t heads, int64_t d_k, int64_t d_v, float scale);
+
 // n: positions per group when lengths == nullptr, else the largest lengths[g] (sizes scratch).
 void attend(Context& ctx, const AttendBatchParams& p, const float* q, const float* keys, const float* values,
             const int32_t* index, const int32_t* lengths, int64_t n, float* out);

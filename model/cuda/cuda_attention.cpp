@@ -126,24 +126,12 @@ void CudaForward::attend(int layer, int64_t S, int64_t P) {
                     sparse ? ws.topk_n.get() : arange1_.get() + P, ws.lat_o.get());
     return;
   }
-  gpu::AttendBatchParams p;
-  const float *q, *keys, *values;
-  float* out;
-  if (absorbed) {
-    p.attn = AttendParams{lat, rkv, lat, lat, scale};
-    p.q_stride = lat;
-    p.out_stride = rkv;
-    q = ws.qa.get(), keys = values = lc.mla.get(), out = ws.lat_o.get();
-  } else {
-    p.attn = AttendParams{dqk, dv, H * dqk, H * dv, scale};
-    p.q_stride = dqk;
-    p.out_stride = dv;
-    p.key_head_stride = dqk;
-    p.value_head_stride = dv;
-    q = ws.q.get(), keys = lc.mla.get(), values = lc.v.get(), out = ws.attn.get();
-  }
-  p.group = H;
+  gpu::AttendBatchParams p = absorbed ? gpu::mqa_params(H, lat, rkv, scale) : gpu::mha_params(H, dqk, dv, scale);
   p.index_stride = K;
+  const float* q = absorbed ? ws.qa.get() : ws.q.get();
+  const float* keys = lc.mla.get();
+  const float* values = absorbed ? lc.mla.get() : lc.v.get();
+  float* out = absorbed ? ws.lat_o.get() : ws.attn.get();
   const int64_t chunk = std::max<int64_t>(1, kAttendScratchFloats / (H * (P + S)));
   for (int64_t s0 = 0; s0 < S; s0 += chunk) {
     const int64_t s1 = std::min(S, s0 + chunk);

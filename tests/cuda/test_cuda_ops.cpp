@@ -252,14 +252,8 @@ INSTANTIATE_TEST_SUITE_P(Cuda, AttendAbsorbedTest,
 TEST_F(GpuTest, AttendNaiveCausalMatchesCpu) {
   const int64_t H = 4, T = 90, S = 5, P = T - S, dk = 192, dv = 128;
   auto q = randn(S * H * dk, 51, 0.3f), kc = randn(T * H * dk, 52), vc = randn(T * H * dv, 53);
-  gpu::AttendBatchParams p;
-  p.attn = AttendParams{dk, dv, H * dk, H * dv, 0.1352337788608801f};
+  gpu::AttendBatchParams p = gpu::mha_params(H, dk, dv, 0.1352337788608801f);
   p.n_queries = S * H;
-  p.q_stride = dk;
-  p.out_stride = dv;
-  p.group = H;
-  p.key_head_stride = dk;
-  p.value_head_stride = dv;
   std::vector<int32_t> lengths(S);
   std::vector<float> want(static_cast<size_t>(S * H * dv)), probs(static_cast<size_t>(T));
   std::vector<double> bound(want.size());
