@@ -22,10 +22,7 @@ class CpuBackend final : public Backend {
   int64_t filled() const override { return impl_.filled; }
   void set_pins(const Pins* pins) override { impl_.pins = pins; }
   float* mla_cache_row(int layer, int64_t pos) override {
-    const ModelConfig& c = impl_.c;
-    const int64_t row = impl_.opt.mla == MlaMode::kAbsorbed ? c.kv_lora_rank + c.qk_rope_head_dim
-                                                            : c.n_heads * c.qk_head_dim();
-    return impl_.cache.at(layer).mla.data() + pos * row;
+    return impl_.cache.at(layer).mla.data() + pos * mla_cache_row_floats(impl_.c, impl_.opt.mla);
   }
   float* indexer_cache_row(int layer, int64_t pos) override {
     return impl_.cache.at(layer).indexer.data() + pos * impl_.c.index_head_dim;

@@ -51,6 +51,10 @@ GpuGemm parse_gpu_gemm(const std::string& s) {
   fail("--gpu-gemm: '" + s + "' is not one of fp32, bf16, fp8");
 }
 
+int64_t mla_cache_row_floats(const ModelConfig& c, MlaMode mla) {
+  return mla == MlaMode::kAbsorbed ? c.kv_lora_rank + c.qk_rope_head_dim : c.n_heads * c.qk_head_dim();
+}
+
 KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn) {
   KvBytes k;
   const int64_t H = c.n_heads;
@@ -92,12 +96,8 @@ Model::Impl::Impl(std::shared_ptr<const ModelWeights> weights, const ModelOption
   const int64_t T = opt.max_ctx, H = c.n_heads;
   cache.resize(c.n_layers);
   for (auto& lc : cache) {
-    if (opt.mla == MlaMode::kAbsorbed) {
-      lc.mla.assign(T * (c.kv_lora_rank + c.qk_rope_head_dim), 0.f);
-    } else {
-      lc.mla.assign(T * H * c.qk_head_dim(), 0.f);
-      lc.v.assign(T * H * c.v_head_dim, 0.f);
-    }
+    lc.mla.assign(T * dsv32::mla_cache_row_floats(c, opt.mla), 0.f);
+    if (opt.mla == MlaMode::kNaive) lc.v.assign(T * H * c.v_head_dim, 0.f);
     if (opt.attn == AttnMode::kSparse) lc.indexer.assign(T * c.index_head_dim, 0.f);
     if (opt.attn == AttnMode::kSparse && ref1) lc.indexer_scale.assign(T, 0.f);
   }
@@ -424,10 +424,7 @@ void Model::forward(const int32_t* ids, int64_t n, int64_t pos, float* logits, c
   backend_->forward(ids, n, pos, logits, obs, logits_from);
 }
 
-int64_t Model::mla_cache_row_floats() const {
-  const ModelConfig& c = weights_->config;
-  return opt_.mla == MlaMode::kAbsorbed ? c.kv_lora_rank + c.qk_rope_head_dim : c.n_heads * c.qk_head_dim();
-}
+int64_t Model::mla_cache_row_floats() const { return dsv32::mla_cache_row_floats(weights_->config, opt_.mla); }
 float* Model::mla_cache_row(int layer, int64_t pos) { return backend_->mla_cache_row(layer, pos); }
 float* Model::indexer_cache_row(int layer, int64_t pos) { return backend_->indexer_cache_row(layer, pos); }
 

@@ -75,6 +75,9 @@ struct KvBytes {
   int64_t deployed_per_token = 0;  // deployed representation, all layers
 };
 KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn);
+// Floats of one position's MLA cache row: the latent [r_kv + d_r] (absorbed) or the per-head K
+// rows [H, d_qk] (naive).
+int64_t mla_cache_row_floats(const ModelConfig& c, MlaMode mla);
 
 // Discrete selections taken from a reference dump instead of computed (dsv32 run --pin-from):
 // rows are absolute positions; -1 entries are padding. Empty vectors mean "not pinned".
