@@ -4,7 +4,7 @@
 #include <cstdio>
 #include <cstdlib>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::app {
 

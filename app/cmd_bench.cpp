@@ -33,7 +33,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/threadpool.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/model.h"
 
 namespace dsv32::app {
@@ -227,7 +227,7 @@ int bench(const std::vector<std::string>& args) {
   p.add("--curve", &curve_text, "LIST", "context lengths of the attention cost curve (0: none)");
   p.add("--chunk", &chunk, "N", "tokens per forward call when prefilling to a depth");
   p.add("--threads", &threads, "T", "worker threads");
-  DeviceChoice dev;  // --device, --gpu-gemm, --numerics
+  DeviceChoice dev;  // --device, --numerics
   dev.add_options(p);
   p.add("--mem-budget", &budget_mib, "MIB", "memory for KV cache + activations (default: 80% of free)");
   p.add("--json", &json_out, "OUT", "write results (reports/RESULTS.md, kind \"bench\")");
@@ -304,9 +304,8 @@ int bench(const std::vector<std::string>& args) {
     o.max_ctx = max_ctx;
     o.threads = threads;
     o.device = dev_opt.device;
-    o.gpu_gemm = dev_opt.gpu_gemm;
     o.numerics = dev_opt.numerics;
-    // Model::forward returns after the device finished (CudaForward synchronizes its stream), so
+    // Model::forward returns after the device finished (the layer program finishes the backend's work), so
     // the stopwatches below time the GPU work too, not just its launch.
     Model m(weights, o);
     device_name = m.device_name();
@@ -384,8 +383,8 @@ int bench(const std::vector<std::string>& args) {
   // ---- report ----
   const double size_mib = double(weights->weight_bytes) / (1 << 20);
   if (dev_opt.device == Device::kCuda)
-    std::printf("device: %s, gpu gemm %s\n", device_name.c_str(), to_string(dev_opt.gpu_gemm));
-  if (dev_opt.numerics != Numerics::kExact) std::printf("numerics: %s\n", to_string(dev_opt.numerics));
+    std::printf("device: %s\n", device_name.c_str());
+  if (dev_opt.numerics != "exact") std::printf("numerics: %s\n", dev_opt.numerics.c_str());
   std::printf("| model | size | threads | mode | test | t/s |\n|---|---:|---:|---|---:|---:|\n");
   for (const TestResult& r : results)
     std::printf("| %s | %.1f MiB | %d | %s | %s | %.2f ± %.2f |\n", model_label.c_str(), size_mib, threads,
@@ -431,8 +430,7 @@ int bench(const std::vector<std::string>& args) {
     j["context"] = {{"git_commit", git_commit()}, {"time", utc_now()}, {"machine", machine()},
                     {"producer", "dsv32 bench"}, {"version", kVersion}, {"model", model_dir},
                     {"preset", preset}, {"device", to_string(dev_opt.device)},
-                    {"device_name", device_name}, {"gpu_gemm", to_string(dev_opt.gpu_gemm)},
-                    {"numerics", to_string(dev_opt.numerics)}};
+                    {"device_name", device_name}, {"numerics", dev_opt.numerics}};
     j["settings"] = {{"pp", pp}, {"tg", tg}, {"reps", reps}, {"depths", depths}, {"threads", threads},
                      {"chunk", chunk}, {"mem_budget_bytes", budget}, {"direction", "tokens_per_s: higher is better"}};
     json rs = json::array();

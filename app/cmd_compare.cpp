@@ -7,7 +7,7 @@
 
 #include "app/args.h"
 #include "app/command.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "reports/compare.h"
 
 namespace dsv32::app {

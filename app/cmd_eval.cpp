@@ -18,7 +18,7 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "app/run_setup.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/synth.h"
 #include "model/tokenizer/tokenizer.h"
 
@@ -62,7 +62,7 @@ int run(const std::vector<std::string>& args) {
   p.add("--out", &out, "DIR", "report directory (results in DIR/results)");
   p.add("--history", &history, "DB", "SQLite history to record into");
   p.add("--threads", &threads, "T", "worker threads");
-  DeviceChoice dev;  // --device, --gpu-gemm, --numerics: passed on to run, ppl and bench
+  DeviceChoice dev;  // --device, --numerics: passed on to run, ppl and bench
   dev.add_options(p);
   p.add("--ctx", &ctx, "N", "ppl chunk length (default: 2 x index_topk, so sparse attention selects)");
   p.add("--chunks", &chunks, "K", "ppl chunks");
@@ -72,7 +72,7 @@ int run(const std::vector<std::string>& args) {
   p.add_flag("--fresh", &fresh, "redo every step (default: keep finished results)");
   if (!p.parse(args)) return 0;
   ModelOptions dev_opt;
-  dev.apply(dev_opt);  // bad --device / --gpu-gemm / --numerics values fail here, before any step
+  dev.apply(dev_opt);  // bad --device / --numerics values fail here, before any step
   auto with_device = [&](std::vector<std::string> a) {
     for (const std::string& x : dev.args()) a.push_back(x);
     return a;
@@ -135,13 +135,12 @@ int run(const std::vector<std::string>& args) {
                                            "--mla", mla, "--threads", std::to_string(threads), "--quiet", "--dump", cpp}));
           std::string cmd = "/usr/bin/python3 " + quote(src + "/reference/run.py") + " --model " + quote(model) +
                             " --ids " + id_list + " --prefill " + prefill + " --attn " + attn + " --mla " + mla +
-                            " --numerics " + dev.numerics + " --threads " + std::to_string(threads) +
+                            " --numerics " + (dev_opt.numerics == "ref1" ? "ref1" : "exact") + " --threads " + std::to_string(threads) +
                             " --dump " + quote(ref) + " >/dev/null";
           if (std::system(cmd.c_str()) != 0) fail("reference/run.py failed for " + mode + " (run it by hand to see why)");
-          // REF-1 emulation (the reference runs it too) is judged by the ref1 profile; GPU GEMMs
-          // below fp32 round activations to bf16: judged by the bf16 profile.
-          const std::string profile = dev_opt.numerics == Numerics::kRef1 ? "ref1"
-                                      : dev_opt.gpu_gemm == GpuGemm::kFp32 ? "fp32" : "bf16";
+          // The reference runs REF-1 too (ref1), else float64 (exact); the profile's own row names the
+          // verify profile (GPU GEMMs below fp32 are judged by the bf16 one).
+          const std::string profile = numerics_profile(dev_opt.numerics).verify_profile;
           int rc = call_command("verify", {ref, cpp, "--quiet", "--profile", profile, "--json", res + "/" + vj + ".tmp"});
           fs::rename(res + "/" + vj + ".tmp", res + "/" + vj);
           fs::remove(ref);

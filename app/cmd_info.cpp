@@ -6,7 +6,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "model/config.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/model.h"
 #include "model/synth.h"
 

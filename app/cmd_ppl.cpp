@@ -15,7 +15,7 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "app/run_setup.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/model.h"
 #include "model/tokenizer/tokenizer.h"
 #include "verify/logits_store.h"
@@ -150,7 +150,7 @@ int run(const std::vector<std::string>& args) {
   p.add("--attn", &attn, "MODE", "dense | sparse | auto");
   p.add("--mla", &mla, "MODE", "naive | absorbed");
   p.add("--threads", &threads, "T", "worker threads");
-  DeviceChoice dev;  // --device, --gpu-gemm, --numerics
+  DeviceChoice dev;  // --device, --numerics
   dev.add_options(p);
   p.add("--json", &json_out, "OUT", "write results as JSON (reports/RESULTS.md, kind ppl)");
   p.add("--save-logits", &save_logits, "BASE.h5", "save this run's distributions for later --kl-base");
@@ -170,7 +170,7 @@ int run(const std::vector<std::string>& args) {
            "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json");
   if (!p.parse(args)) return 0;
   ModelOptions dev_opt;
-  dev.apply(dev_opt);  // bad --device / --gpu-gemm / --numerics values fail before the text is read
+  dev.apply(dev_opt);  // bad --device / --numerics values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
   if (compare && (!save_logits.empty() || !kl_base.empty()))
     fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base");
@@ -214,7 +214,6 @@ int run(const std::vector<std::string>& args) {
   for (auto& r : runs) {
     ModelOptions o{r.attn, r.mla, ctx, threads};
     o.device = dev_opt.device;
-    o.gpu_gemm = dev_opt.gpu_gemm;
     o.numerics = dev_opt.numerics;
     r.model = std::make_unique<Model>(weights, o);
   }
@@ -321,8 +320,7 @@ int run(const std::vector<std::string>& args) {
                            {"version", kVersion}, {"model", model_dir},
                            {"device", to_string(runs[0].model->options().device)},
                            {"device_name", runs[0].model->device_name()},
-                           {"gpu_gemm", to_string(runs[0].model->options().gpu_gemm)},
-                           {"numerics", to_string(runs[0].model->options().numerics)}}},
+                           {"numerics", runs[0].model->options().numerics}}},
               {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path}, {"tokens_scored", n_chunks * per_chunk},
               {"tokenize_mb_per_s", text.size() / 1e6 / std::max(tok_s, 1e-9)}};
   json modes = json::array();
@@ -359,7 +357,7 @@ int run(const std::vector<std::string>& args) {
   } else {
     for (auto& [k, v] : modes[0].items()) out[k] = v;
     std::printf("mode %s/%s (%s), %lld chunks x %lld tokens, %lld scored\n", out["attn"].get<std::string>().c_str(),
-                out["mla"].get<std::string>().c_str(), dev.numerics.c_str(), (long long)n_chunks, (long long)ctx,
+                out["mla"].get<std::string>().c_str(), dev_opt.numerics.c_str(), (long long)n_chunks, (long long)ctx,
                 (long long)(n_chunks * per_chunk));
     std::printf("PPL = %.4f +/- %.5f\n", out["ppl"].get<double>(), out["ppl_err"].get<double>());
     if (base) {

@@ -8,7 +8,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "reports/history.h"
 #include "reports/report.h"
 

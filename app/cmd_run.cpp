@@ -8,7 +8,7 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "app/run_setup.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/model.h"
 #include "verify/dump.h"
 #include "verify/ppl.h"
@@ -16,9 +16,6 @@
 namespace dsv32::app {
 namespace {
 
-// The dump's /meta numerics attribute (verify/SCHEMA.md): "fp32" for the exact profile (the
-// attribute predates --numerics), "ref1" for the REF-1 emulation.
-const char* dump_numerics(Numerics n) { return n == Numerics::kExact ? "fp32" : "ref1"; }
 
 // Top-n of one logits row: (id, logit) by logit descending, ties to the lower id.
 std::vector<std::pair<int32_t, float>> top_n(const float* row, int64_t V, int n) {
@@ -75,7 +72,7 @@ int run(const std::vector<std::string>& args) {
     meta.git_commit = git_commit();
     meta.attn = to_string(m.options().attn);
     meta.mla = to_string(m.options().mla);
-    meta.numerics = dump_numerics(m.options().numerics);
+    meta.numerics = m.options().numerics.c_str();
     meta.config_json = c.json_text;
     meta.ids = rs.ids;
     meta.prefill = prefill;
@@ -117,9 +114,9 @@ int run(const std::vector<std::string>& args) {
               c.architecture.c_str(), c.n_layers, (long long)c.hidden_size,
               m.weights().dtype_summary.c_str(), double(m.weights().weight_bytes) / (1 << 20));
   std::printf("mode    attn %s, mla %s, numerics %s, threads %d\n", to_string(m.options().attn),
-              to_string(m.options().mla), dump_numerics(m.options().numerics), m.options().threads);
+              to_string(m.options().mla), m.options().numerics.c_str(), m.options().threads);
   if (m.options().device == Device::kCuda)
-    std::printf("device  %s, gpu gemm %s\n", m.device_name().c_str(), to_string(m.options().gpu_gemm));
+    std::printf("device  %s\n", m.device_name().c_str());
   std::printf("load    %.3f s\n", load_s);
   std::printf("prefill %lld tokens in %.3f s = %.1f tokens/s\n", (long long)prefill, prefill_s,
               prefill / std::max(prefill_s, 1e-9));

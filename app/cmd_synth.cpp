@@ -5,7 +5,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/synth.h"
 
 namespace dsv32::app {
@@ -13,7 +13,7 @@ namespace {
 
 int run(const std::vector<std::string>& args) {
   SynthOptions o;
-  std::string weights = "fp8", out;
+  std::string weights = "fp8", out, scales = "ue8m0";
   int64_t seed = 1;
   bool config_only = false;
   ArgParser p("synth",
@@ -24,6 +24,7 @@ int run(const std::vector<std::string>& args) {
   p.add("--seed", &seed, "S", "random seed");
   p.add("--weights", &weights, "KIND", "fp8 | bf16 | fp32 (matrices; norms stay fp32)");
   p.add("--layers", &o.layers, "N", "keep only the first N layers (0: the preset's count)");
+  p.add("--scales", &scales, "FMT", "FP8 block scales: ue8m0 (powers of two, as V3.2 ships) | amax (amax/448)");
   p.add("--arch", &o.architecture, "NAME", "DeepseekV32ForCausalLM | DeepseekV3ForCausalLM (no indexer)");
   p.add("--out", &out, "DIR", "output directory", true);
   p.add_flag("--config-only", &config_only, "write config.json only (e.g. to inspect v32 shapes)");
@@ -34,6 +35,8 @@ int run(const std::vector<std::string>& args) {
   else if (weights == "bf16") o.weights = SynthWeights::kBf16;
   else if (weights == "fp32") o.weights = SynthWeights::kFp32;
   else fail("--weights: '" + weights + "' is not one of fp8, bf16, fp32");
+  if (scales != "ue8m0" && scales != "amax") fail("--scales: '" + scales + "' is not one of ue8m0, amax");
+  o.pow2_scales = scales == "ue8m0";
   o.seed = uint64_t(seed);
   if (config_only) {
     std::string text = synth_config_json(o);

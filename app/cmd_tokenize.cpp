@@ -12,7 +12,7 @@
 
 #include "app/args.h"
 #include "app/command.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace {

@@ -7,7 +7,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "verify/compare.h"
 
 namespace {

@@ -9,7 +9,7 @@
 #include <sstream>
 
 #include "app/args.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::app {
 

@@ -4,7 +4,7 @@
 #include <exception>
 
 #include "app/command.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::app {
 static std::vector<const Command*>& registry() {

@@ -1,29 +1,34 @@
 #include "app/run_setup.h"
 
 #include "app/common.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "verify/dump.h"
 
 namespace dsv32::app {
 
 void DeviceChoice::add_options(ArgParser& p) {
   p.add("--device", &device, "DEV", "cpu | cuda (the GPU forward pass: a -DDSV32_CUDA=ON build and a device)");
-  p.add("--gpu-gemm", &gpu_gemm, "PREC",
-        "GEMMs with --device cuda: fp32 (the exact profile: CUDA dumps verify against CPU dumps with "
-        "--profile fp32) | bf16 (verify with --profile bf16) | fp8 (act_quant + e4m3 for F8 weights)");
   p.add("--numerics", &numerics, "PROFILE",
-        "exact (fp32, dequantized weights) | ref1 (REF-1 emulation on the CPU: bf16 rounding points, "
-        "act_quant + fp8_gemm, FP8 c_KV; for dump matching, verify with --profile ref1)");
+        "exact (fp32, dequantized weights; CPU and GPU) | ref1 (the official code's deployed precision "
+        "points: bf16, act_quant + fp8_gemm, FP8 c_KV and indexer; CPU) | bf16 (bf16 GEMMs; GPU) | fp8 "
+        "(block-scaled e4m3 GEMMs; GPU). The table: model/numerics.h; dumps are verified with the "
+        "verify profile of the same name");
+  p.add("--gpu-gemm", &gpu_gemm, "PREC", "old spelling of --numerics for the GPU: fp32 = exact, bf16, fp8");
 }
 
 void DeviceChoice::apply(ModelOptions& o) const {
   o.device = parse_device(device);
-  o.gpu_gemm = parse_gpu_gemm(gpu_gemm);
-  o.numerics = parse_numerics(numerics);
-  if (o.device != Device::kCuda && o.gpu_gemm != GpuGemm::kFp32)
-    fail("--gpu-gemm " + gpu_gemm + ": needs --device cuda (the CPU path computes in fp32)");
+  std::string name = numerics;
+  if (!gpu_gemm.empty()) {
+    if (gpu_gemm != "fp32" && gpu_gemm != "bf16" && gpu_gemm != "fp8")
+      fail("--gpu-gemm: '" + gpu_gemm + "' is not one of fp32, bf16, fp8");
+    const std::string alias = gpu_gemm == "fp32" ? "exact" : gpu_gemm;
+    if (numerics != "exact" && numerics != alias)
+      fail("--gpu-gemm " + gpu_gemm + " contradicts --numerics " + numerics + " (--gpu-gemm is its old spelling)");
+    name = alias;
+  }
+  o.numerics = numerics_profile(name).name;  // unknown names fail here, before any file is read
 }
-
 void RunSetup::add_options(ArgParser& p, bool need_ids) {
   need_ids_ = need_ids;
   p.add("--model", &model_dir, "DIR", "checkpoint directory (config.json + safetensors)", true);
@@ -65,6 +70,7 @@ void RunSetup::load(int64_t n_positions) {
   model = std::make_unique<Model>(weights, o);
   if (!pin_from.empty()) {
     DumpReader r(pin_from);
+    pins.source = pin_from;
     const int64_t n = int64_t(ids.size());
     pins.indexer_topk.resize(c.n_layers);
     pins.expert_ids.resize(c.n_layers);
@@ -87,6 +93,12 @@ void RunSetup::load(int64_t n_positions) {
           fail(pin_from + ": dataset '" + std::string(buf) + "expert_ids' has " +
                std::to_string(pins.experts_width) + " columns, the model routes to " +
                std::to_string(c.n_experts_per_tok));
+        // Untrusted ids: one outside [0, E) would index the router's arrays out of bounds.
+        for (size_t i = 0; i < pins.expert_ids[l].size(); ++i)
+          if (const int32_t e = pins.expert_ids[l][i]; e < 0 || e >= c.n_routed_experts)
+            fail(pin_from + ": dataset '" + std::string(buf) + "expert_ids' row " +
+                 std::to_string(int64_t(i) / std::max<int64_t>(pins.experts_width, 1)) + " holds expert " +
+                 std::to_string(e) + ", outside [0, " + std::to_string(c.n_routed_experts) + ")");
       }
     }
     model->set_pins(&pins);

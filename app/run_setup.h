@@ -10,18 +10,20 @@
 
 namespace dsv32::app {
 
-// --device, --gpu-gemm and --numerics: where the forward pass runs and with which numerics. The
-// single registration of these options for run, ppl, bench and eval.
+// --device and --numerics: where the forward pass runs and with which numerics profile
+// (model/numerics.h). The single registration of these options for run, ppl, bench and eval.
+// --gpu-gemm fp32|bf16|fp8 stays as the old spelling of --numerics exact|bf16|fp8.
 struct DeviceChoice {
-  std::string device = "cpu", gpu_gemm = "fp32", numerics = "exact";
+  std::string device = "cpu", numerics = "exact", gpu_gemm;
   void add_options(ArgParser& p);
-  // Sets o.device, o.gpu_gemm and o.numerics; throws Error for unknown values, and for a
-  // --gpu-gemm other than fp32 without --device cuda (the CPU has one GEMM precision). ref1 with
-  // --device cuda is rejected when the model is built (CudaForward), with one line.
+  // Sets o.device and o.numerics; throws Error for unknown values. A profile the backend cannot
+  // compute (ref1 on the GPU, bf16 on the CPU) is rejected when the model is built, in one line.
   void apply(ModelOptions& o) const;
   // The same choice as command-line arguments (eval passes them on to run, ppl and bench).
   std::vector<std::string> args() const {
-    return {"--device", device, "--gpu-gemm", gpu_gemm, "--numerics", numerics};
+    ModelOptions o;
+    apply(o);
+    return {"--device", device, "--numerics", o.numerics};
   }
 };
 

@@ -5,7 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <sstream>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

@@ -5,11 +5,11 @@
 //                       position and attention runs over the top-k only (a gather, O(k) per query)
 //   MLA        naive    — per-head K = [W_UK c_KV ; k_rope] and V = W_UV c_KV materialised and cached
 //              absorbed — only [c_KV ; k_rope] cached; W_UK folded into the query, W_UV into the output
-// Numerics (ModelOptions::numerics): by default the exact fp32 profile (SPEC §13.2(c)): fp32
-// activations and accumulation, weights dequantized on the fly, no activation quantization, fp32
-// scores and softmax. Numerics::kRef1 (CPU only) adds REF-1's precision points for dump matching:
-// the table is in model/ref1.cpp; naive MLA takes REF-1's prefill points and absorbed its decode
-// points, whatever the call size.
+// Numerics (ModelOptions::numerics): a named row of the precision table in model/numerics.h —
+// "exact" (the default: fp32 activations and accumulation, weights dequantized on the fly, fp32
+// scores and softmax; docs/MODEL.md §13.2(c)), "ref1" (the official code's deployed precision
+// points, for dump matching), "bf16" and "fp8" (GPU GEMM precisions). The forward pass itself is
+// the layer program of model/layer_program.h, over the backend chosen by ModelOptions::device.
 //
 // Usage: Model m(load_weights(dir), {AttnMode::kSparse, MlaMode::kAbsorbed, /*max_ctx=*/4096, 2});
 //        m.forward(ids, 64, /*pos=*/0, logits);      // prefill 64 tokens
@@ -20,6 +20,8 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/rope.h"
+#include "model/numerics.h"
 #include "model/observer.h"
 #include "model/weights.h"
 
@@ -29,28 +31,12 @@ enum class AttnMode { kDense, kSparse };
 enum class MlaMode { kNaive, kAbsorbed };
 // Where the forward pass runs. kCuda needs a build with -DDSV32_CUDA=ON and a CUDA device.
 enum class Device { kCpu, kCuda };
-// Rounding profile (SPEC §6.6, §13.2):
-//   kExact — fp32 activations and accumulation, weights dequantized exactly, fp32 scores/softmax;
-//   kRef1  — emulates the official REF-1 code's precision points (bf16 activations, act_quant +
-//            block-promoted fp8_gemm, FP8-simulated c_KV, bf16 scores/softmax) for dump matching.
-enum class Numerics { kExact, kRef1 };
-// What the GPU's GEMMs multiply (--device cuda only; kernels/cuda/linear.h GemmPrecision):
-//   kFp32 — weights dequantized to fp32, fp32 activations, fp32 GEMM without TF32: the exact
-//           profile up to summation order (the default: CUDA dumps verify against CPU dumps
-//           under the fp32 tolerance profile);
-//   kBf16 — activations rounded to bf16, bf16 × bf16 → fp32 (verify with the bf16 profile);
-//   kFp8  — act_quant + block-scaled e4m3 GEMMs for F8 weights (REF-1's fp8_gemm).
-enum class GpuGemm { kFp32, kBf16, kFp8 };
 const char* to_string(AttnMode m);
 const char* to_string(MlaMode m);
 const char* to_string(Device d);
-const char* to_string(Numerics n);
-const char* to_string(GpuGemm g);
 AttnMode parse_attn_mode(const std::string& s);  // "dense" | "sparse", else Error
 MlaMode parse_mla_mode(const std::string& s);    // "naive" | "absorbed", else Error
 Device parse_device(const std::string& s);       // "cpu" | "cuda", else Error
-Numerics parse_numerics(const std::string& s);   // "exact" | "ref1", else Error
-GpuGemm parse_gpu_gemm(const std::string& s);    // "fp32" | "bf16" | "fp8", else Error
 
 struct ModelOptions {
   AttnMode attn = AttnMode::kDense;
@@ -58,10 +44,7 @@ struct ModelOptions {
   int64_t max_ctx = 4096;  // cache capacity in positions
   int threads = 1;
   Device device = Device::kCpu;
-  Numerics numerics = Numerics::kExact;
-  // A property of the run's numerics like `numerics`, so it lives here (options() is what the
-  // CLI reports in results JSON); ignored on the CPU.
-  GpuGemm gpu_gemm = GpuGemm::kFp32;
+  std::string numerics = "exact";  // a profile of model/numerics.h; checked when the model is built
 };
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official
@@ -82,13 +65,14 @@ int64_t mla_cache_row_floats(const ModelConfig& c, MlaMode mla);
 // Discrete selections taken from a reference dump instead of computed (dsv32 run --pin-from):
 // rows are absolute positions; -1 entries are padding. Empty vectors mean "not pinned".
 struct Pins {
+  std::string source;                             // the file they came from (for error messages)
   int64_t topk_width = 0;                         // columns of indexer_topk rows
   std::vector<std::vector<int32_t>> indexer_topk; // [layer] -> [positions x topk_width]
   int64_t experts_width = 0;
   std::vector<std::vector<int32_t>> expert_ids;   // [layer] -> [positions x experts_width]
 };
 
-class Backend;  // model/backend.h
+class LayerProgram;  // model/layer_program.h
 
 class Model {
  public:
@@ -120,11 +104,19 @@ class Model {
   // Where forward runs: "cpu", or the GPU's name (e.g. "NVIDIA H100 80GB HBM3 (sm_90)").
   std::string device_name() const;
 
-  struct Impl;  // the CPU forward pass (model_impl.h)
+  const NumericsProfile& numerics() const;
+
  private:
   std::shared_ptr<const ModelWeights> weights_;
   ModelOptions opt_;
-  std::unique_ptr<Backend> backend_;  // chosen by opt_.device (model/backend.h)
+  std::unique_ptr<LayerProgram> program_;
 };
+
+// The MLA RoPE parameters (YaRN) from the config; the indexer shares the table.
+RopeParams rope_params(const ModelConfig& c);
+// The argument checks forward() starts with: S ≥ 0 tokens at [P, P + S) must continue the cache
+// (P ≤ filled) and fit max_ctx; every id within the vocabulary. Throws Error.
+void check_forward_call(const ModelConfig& c, const ModelOptions& opt, int64_t filled, const int32_t* ids,
+                        int64_t S, int64_t P);
 
 }  // namespace dsv32

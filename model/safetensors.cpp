@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

@@ -19,7 +19,7 @@
 #include <vector>
 
 #include "kernels/numeric.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/safetensors.h"
 
 namespace dsv32 {
@@ -114,9 +114,9 @@ json preset_config(const SynthOptions& o) {
   c["num_nextn_predict_layers"] = 0;
   if (o.weights == SynthWeights::kFp8)
     c["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"},
-                                {"quant_method", "fp8"}, {"scale_fmt", "ue8m0"},
-                                {"weight_block_size", {128, 128}}};
-  c["dsv32_synth"] = {{"preset", o.preset}, {"seed", o.seed}};
+                                {"quant_method", "fp8"}, {"weight_block_size", {128, 128}}};
+  if (o.weights == SynthWeights::kFp8 && o.pow2_scales) c["quantization_config"]["scale_fmt"] = "ue8m0";
+  c["dsv32_synth"] = {{"preset", o.preset}, {"seed", o.seed}, {"scales", o.pow2_scales ? "ue8m0" : "amax"}};
   return c;
 }
 
@@ -142,7 +142,8 @@ class ShardWriter {
       for (size_t i = 0; i < v.size(); ++i) b[i] = f32_to_bf16(v[i]);
       return put(name, DType::BF16, {rows, cols}, b.data(), b.size() * 2);
     }
-    // FP8 with power-of-two (ue8m0) block scales: s = 2^ceil(log2(amax/448)) per 128x128 block.
+    // FP8 block scales per 128x128 block: power-of-two (ue8m0) s = 2^ceil(log2(amax/448)), or
+    // amax/448 as is.
     const int64_t B = 128, sr = (rows + B - 1) / B, sc = (cols + B - 1) / B;
     std::vector<float> scale(sr * sc);
     for (int64_t bi = 0; bi < sr; ++bi)
@@ -150,7 +151,7 @@ class ShardWriter {
         float amax = 1e-4f;
         for (int64_t r = bi * B; r < std::min(rows, (bi + 1) * B); ++r)
           for (int64_t c = bj * B; c < std::min(cols, (bj + 1) * B); ++c) amax = std::max(amax, std::fabs(v[r * cols + c]));
-        scale[bi * sc + bj] = std::exp2(std::ceil(std::log2(amax / 448.f)));
+        scale[bi * sc + bj] = o_.pow2_scales ? std::exp2(std::ceil(std::log2(amax / 448.f))) : amax / 448.f;
       }
     std::vector<uint8_t> q(v.size());
     for (int64_t r = 0; r < rows; ++r)

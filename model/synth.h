@@ -23,6 +23,9 @@ struct SynthOptions {
   SynthWeights weights = SynthWeights::kFp8;
   int layers = 0;               // 0: the preset's own count
   std::string architecture = "DeepseekV32ForCausalLM";  // or DeepseekV3ForCausalLM (no indexer)
+  // FP8 block scales: true = power-of-two (ue8m0, as V3.2 ships them); false = amax/448 in fp32,
+  // as earlier DeepSeek checkpoints have them (code·scale is then not always bf16-exact).
+  bool pow2_scales = true;
 };
 
 // The config.json text of a preset (throws Error for an unknown preset).

@@ -2,7 +2,7 @@
 
 #include <map>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

@@ -342,12 +342,13 @@ class Model:
             O = rnd(torch.einsum("shu,uhe->she", rnd(torch.softmax(A, -1)), cache.V))
         else:                                                          # SPEC §6.4, MQA mode
             cache.ckv, cache.kr = cat(cache.ckv, ckv), cat(cache.kr, k_rope)   # [E, r_kv], [E, d_r]
-            q_abs = rnd(torch.einsum("shd,hdc->shc", q_nope, w.W_UK))  # W_UK^T q_nope
+            # REF-1 takes W_UK / W_UV from weight_dequant: bf16(code*scale) (MODEL §6.6); exact: as is
+            q_abs = rnd(torch.einsum("shd,hdc->shc", q_nope, rnd(w.W_UK)))  # W_UK^T q_nope
             A = rnd(rnd(rnd(torch.einsum("shc,uc->shu", q_abs, cache.ckv))
                         + rnd(torch.einsum("shr,ur->shu", q_rope, cache.kr))) * s_att)
             A = A.masked_fill(~allowed[:, None, :], NEG_INF)
             o_lat = rnd(torch.einsum("shu,uc->shc", rnd(torch.softmax(A, -1)), cache.ckv))
-            O = rnd(torch.einsum("shc,hec->she", o_lat, w.W_UV))
+            O = rnd(torch.einsum("shc,hec->she", o_lat, rnd(w.W_UV)))
         r("attn_out", O)
         return O
 

@@ -6,7 +6,7 @@
 #include <cstdio>
 #include <map>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "reports/stats.h"
 #include "reports/svg.h"
 

@@ -10,7 +10,7 @@
 #include <map>
 #include <set>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::reports {
 namespace {

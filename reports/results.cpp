@@ -9,7 +9,7 @@
 #include <map>
 #include <sstream>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::reports {
 namespace {

@@ -5,7 +5,7 @@
 #include <cmath>
 #include <numeric>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::reports {
 namespace {

@@ -13,7 +13,7 @@
 #include <regex>
 #include <set>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

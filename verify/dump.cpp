@@ -18,7 +18,7 @@
 #include <map>
 #include <regex>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "verify/h5.h"
 
 namespace dsv32 {

@@ -9,7 +9,7 @@
 #include <utility>
 #include <vector>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::h5 {
 

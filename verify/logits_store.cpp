@@ -2,7 +2,7 @@
 
 #include <cmath>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "verify/h5.h"
 
 namespace dsv32 {

@@ -5,7 +5,7 @@
 #include <fstream>
 #include <sstream>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

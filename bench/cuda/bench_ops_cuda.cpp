@@ -28,7 +28,7 @@
 #include "kernels/cuda/rmsnorm.h"
 #include "kernels/cuda/rope.h"
 #include "kernels/cuda/topk.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::cuda_bench {
 namespace {

@@ -11,7 +11,7 @@
 #include "kernels/cpu/act_quant.h"
 #include "kernels/cpu/round_bf16.h"
 #include "kernels/cpu/vec.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 

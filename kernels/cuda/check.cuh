@@ -8,7 +8,7 @@
 #include <string>
 
 #include "kernels/cuda/context.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::gpu {
 

@@ -6,7 +6,7 @@
 
 #include "kernels/cuda/check.cuh"
 #include "kernels/cuda/hadamard.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::gpu {
 namespace {

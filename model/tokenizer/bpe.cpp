@@ -5,7 +5,7 @@
 #include <climits>
 #include <cstdio>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::tok {
 

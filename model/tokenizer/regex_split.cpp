@@ -8,7 +8,7 @@
 #include <new>
 #include <utility>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32::tok {
 

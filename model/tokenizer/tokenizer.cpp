@@ -6,7 +6,7 @@
 #include <string_view>
 #include <unordered_map>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/tokenizer/tokenizer_impl.h"
 
 namespace dsv32 {

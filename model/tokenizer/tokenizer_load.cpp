@@ -11,7 +11,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/tokenizer/tokenizer_impl.h"
 
 namespace dsv32 {

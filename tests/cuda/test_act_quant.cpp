@@ -18,7 +18,7 @@
 
 #include "kernels/cuda/act_quant.h"
 #include "kernels/numeric.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/gemm_test_util.h"
 

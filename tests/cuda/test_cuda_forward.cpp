@@ -1,5 +1,5 @@
 // The forward pass on the GPU (model/cuda, --device cuda) against the CPU driver, on the tiny
-// synthetic checkpoint (tests/model/tiny_model.h), all four modes, GEMMs at fp32 (GpuGemm::kFp32):
+// synthetic checkpoint (tests/model/tiny_model.h), all four modes, GEMMs at fp32 (--numerics exact):
 //   - the observer sees the same tensor names and shapes, in the same order;
 //   - indexer top-k sets and expert sets agree, except at near-ties of the CPU's own scores;
 //   - logits agree within the fp32 reorder tolerance once both runs use the same selections;
@@ -49,10 +49,10 @@ std::shared_ptr<const ModelWeights> tiny_weights() {
   return w;
 }
 
-std::unique_ptr<Model> make(const Mode& m, Device d, GpuGemm g = GpuGemm::kFp32) {
+std::unique_ptr<Model> make(const Mode& m, Device d, const char* numerics = "exact") {
   ModelOptions o{m.attn, m.mla, 256, 2};
   o.device = d;
-  o.gpu_gemm = g;
+  o.numerics = numerics;
   return std::make_unique<Model>(tiny_weights(), o);
 }
 
@@ -227,9 +227,9 @@ class CudaForwardErrors : public test::GpuTest {};
 TEST_F(CudaForwardErrors, RejectsWhatItCannotDo) {
   ModelOptions o{AttnMode::kDense, MlaMode::kAbsorbed, 16, 1};
   o.device = Device::kCuda;
-  o.numerics = Numerics::kRef1;
+  o.numerics = "ref1";
   EXPECT_THROW(Model(tiny_weights(), o), Error);
-  o.numerics = Numerics::kExact;
+  o.numerics = "exact";
   Model m(tiny_weights(), o);
   EXPECT_THROW(m.mla_cache_row(0, 0), Error);
   EXPECT_NE(m.device_name(), "cpu");

@@ -7,7 +7,7 @@
 
 #include "kernels/cpu/hadamard.h"
 #include "kernels/cuda/hadamard.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace dsv32 {

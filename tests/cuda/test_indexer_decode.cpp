@@ -15,7 +15,7 @@
 #include "kernels/cpu/indexer.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/numeric.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace dsv32 {

@@ -17,7 +17,7 @@
 #include "kernels/cpu/threadpool.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/numeric.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace dsv32 {

@@ -22,7 +22,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cuda/mla_decode.h"
 #include "kernels/numeric.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace dsv32 {

@@ -31,7 +31,7 @@
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/threadpool.h"
 #include "kernels/cuda/moe_experts.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/gemm_test_util.h"
 

@@ -8,7 +8,7 @@
 #include <vector>
 
 #include "kernels/cuda/rows.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/cuda/cuda_test_util.h"
 
 namespace dsv32 {

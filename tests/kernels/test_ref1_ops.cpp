@@ -12,7 +12,7 @@
 #include "kernels/cpu/attention_ref1.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/round_bf16.h"
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 namespace {

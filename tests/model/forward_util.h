@@ -9,7 +9,7 @@
 #include <memory>
 #include <vector>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/model.h"
 #include "tests/model/tiny_model.h"
 

@@ -1,4 +1,4 @@
-// The REF-1 emulation profile (--numerics ref1, model/ref1.cpp) on the tiny synthetic checkpoint.
+// The REF-1 emulation profile (--numerics ref1, the ref1 row of model/numerics.cpp) on the tiny synthetic checkpoint.
 //
 //   ref1 vs exact: different by design (bf16 points, FP8 activations), by a bounded amount;
 //   determinism, thread-count independence and prefill ≡ prefill + decode ≡ chunked prefill:
@@ -16,7 +16,7 @@ namespace {
 
 constexpr int kN = 100;  // > index_topk = 64: sparse runs select proper subsets
 
-std::unique_ptr<Model> make(AttnMode a, MlaMode m, Numerics n, int threads = 2) {
+std::unique_ptr<Model> make(AttnMode a, MlaMode m, const char* n, int threads = 2) {
   static std::shared_ptr<const ModelWeights> w = load_weights(tiny_checkpoint());
   ModelOptions o{a, m, 256, threads};
   o.numerics = n;
@@ -64,8 +64,8 @@ std::string name(const Mode& m) { return std::string(to_string(m.attn)) + "_" + 
 TEST(Ref1, DiffersFromExactByABoundedAmount) {
   const auto ids = test_ids(kN);
   for (const Mode& mode : kModes) {
-    auto exact = make(mode.attn, mode.mla, Numerics::kExact);
-    auto ref1 = make(mode.attn, mode.mla, Numerics::kRef1);
+    auto exact = make(mode.attn, mode.mla, "exact");
+    auto ref1 = make(mode.attn, mode.mla, "ref1");
     const auto a = run_chunks(*ref1, ids, prefill_then_decode(kN, 60));
     const auto b = run_chunks(*exact, ids, prefill_then_decode(kN, 60));
     const double r = rel_rms(a, b), bound = ref1_rel_bound(ref1->config());
@@ -79,7 +79,7 @@ TEST(Ref1, DiffersFromExactByABoundedAmount) {
 TEST(Ref1, DeterministicAndPrefillDecodeChunkedAgreeWithinAMode) {
   const auto ids = test_ids(kN);
   for (const Mode& mode : kModes) {
-    auto m = make(mode.attn, mode.mla, Numerics::kRef1);
+    auto m = make(mode.attn, mode.mla, "ref1");
     const auto one = run_chunks(*m, ids, {kN});
     const auto again = run_chunks(*m, ids, {kN});
     const auto decoded = run_chunks(*m, ids, prefill_then_decode(kN, 37));
@@ -93,8 +93,8 @@ TEST(Ref1, DeterministicAndPrefillDecodeChunkedAgreeWithinAMode) {
 
 TEST(Ref1, ThreadCountDoesNotChangeResults) {
   const auto ids = test_ids(80);
-  auto a = make(AttnMode::kSparse, MlaMode::kNaive, Numerics::kRef1, 1);
-  auto b = make(AttnMode::kSparse, MlaMode::kNaive, Numerics::kRef1, 3);
+  auto a = make(AttnMode::kSparse, MlaMode::kNaive, "ref1", 1);
+  auto b = make(AttnMode::kSparse, MlaMode::kNaive, "ref1", 3);
   EXPECT_EQ(diff(run_chunks(*a, ids, prefill_then_decode(80, 70)), run_chunks(*b, ids, prefill_then_decode(80, 70))).max_abs,
             0.0);
 }
@@ -102,8 +102,8 @@ TEST(Ref1, ThreadCountDoesNotChangeResults) {
 TEST(Ref1, NaiveAndAbsorbedAgreeToTheRef1Bound) {
   const auto ids = test_ids(kN);
   for (AttnMode attn : {AttnMode::kDense, AttnMode::kSparse}) {
-    auto naive = make(attn, MlaMode::kNaive, Numerics::kRef1);
-    auto absorbed = make(attn, MlaMode::kAbsorbed, Numerics::kRef1);
+    auto naive = make(attn, MlaMode::kNaive, "ref1");
+    auto absorbed = make(attn, MlaMode::kAbsorbed, "ref1");
     const auto a = run_chunks(*naive, ids, prefill_then_decode(kN, 70));
     const auto b = run_chunks(*absorbed, ids, prefill_then_decode(kN, 70));
     const double r = rel_rms(a, b), bound = ref1_rel_bound(naive->config());
@@ -115,7 +115,7 @@ TEST(Ref1, NaiveAndAbsorbedAgreeToTheRef1Bound) {
 
 // REF-1's FP8 key cache: the indexer cache holds e4m3 values (|v| ≤ 448) in ref1 mode.
 TEST(Ref1, IndexerCacheHoldsE4m3Values) {
-  auto m = make(AttnMode::kSparse, MlaMode::kAbsorbed, Numerics::kRef1);
+  auto m = make(AttnMode::kSparse, MlaMode::kAbsorbed, "ref1");
   const auto ids = test_ids(8);
   run_chunks(*m, ids, {8});
   const float* row = m->indexer_cache_row(0, 3);

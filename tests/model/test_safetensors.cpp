@@ -12,7 +12,7 @@
 #include <string>
 #include <vector>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/safetensors.h"
 
 namespace dsv32 {

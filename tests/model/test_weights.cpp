@@ -7,7 +7,7 @@
 #include <fstream>
 #include <nlohmann/json.hpp>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/weights.h"
 #include "tests/model/tiny_model.h"
 

@@ -16,7 +16,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "model/tokenizer/bpe.h"
 #include "model/tokenizer/regex_split.h"
 #include "model/tokenizer/tokenizer.h"

@@ -5,7 +5,7 @@
 
 #include <cmath>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
 #include "verify/compare.h"
 

@@ -8,7 +8,7 @@
 #include <filesystem>
 #include <fstream>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
 #include "verify/dump.h"
 

@@ -1,0 +1,282 @@
+// LayerProgram: construction (modes resolved, weights prepared, caches sized), the driver loop,
+// emit, pins and the logits tail. Shapes per call: S tokens at absolute positions [P, P+S).
+#include "model/layer_program.h"
+
+#include <algorithm>
+#include <cmath>
+#include <cstring>
+
+#include "kernels/cpu/round_bf16.h"
+#include "model/model.h"
+#include "kernels/error.h"
+
+namespace dsv32 {
+
+namespace {
+
+// Absorbed MLA's per-head weights from kv_b (rows h·(d_n + d_v) + [0, d_n) are W_UK[h], the next
+// d_v rows W_UV[h]). kF32: W_UKᵀ from the fp32 transpose built at load, W_UV as views of kv_b
+// (dequantized on the fly, never copied). kBf16: both rounded to bf16 once, as the official
+// code's weight_dequant returns them; with power-of-two scales that rounding is exact, so the
+// two agree bit for bit there.
+AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, AbsorbedWeights how) {
+  const int64_t H = c.n_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim, rkv = c.kv_lora_rank;
+  AbsorbedHeads a;
+  if (how == AbsorbedWeights::kF32) {
+    for (int h = 0; h < H; ++h) {
+      a.wuk.push_back(L.wuk_t_head(h));
+      a.wuv.push_back(L.wuv_head(h, c));
+    }
+    return a;
+  }
+  const int64_t per_head = rkv * dn + dv * rkv;
+  a.storage.resize(size_t(H * per_head));
+  std::vector<float> row(rkv);
+  for (int64_t h = 0; h < H; ++h) {
+    uint16_t* uk = &a.storage[h * per_head];       // [r_kv, d_n] = W_UKᵀ
+    uint16_t* uv = uk + rkv * dn;                  // [d_v, r_kv]
+    const float* wt = L.wuk_t.data() + h * rkv * dn;
+    for (int64_t i = 0; i < rkv * dn; ++i) uk[i] = f32_to_bf16(wt[i]);
+    for (int64_t i = 0; i < dv; ++i) {
+      L.kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, row.data());
+      for (int64_t k = 0; k < rkv; ++k) uv[i * rkv + k] = f32_to_bf16(row[k]);
+    }
+  }
+  for (int64_t h = 0; h < H; ++h) {
+    Weight uk, uv;
+    uk.dtype = uv.dtype = DType::BF16;
+    uk.rows = rkv, uk.cols = dn, uk.data = &a.storage[h * per_head];
+    uv.rows = dv, uv.cols = rkv, uv.data = &a.storage[h * per_head + rkv * dn];
+    a.wuk.push_back(uk);
+    a.wuv.push_back(uv);
+  }
+  return a;
+}
+
+template <class F>
+void for_each_weight(const LayerWeights& L, bool sparse, F&& f) {
+  f(L.q_a), f(L.q_b), f(L.kv_a), f(L.kv_b), f(L.o);
+  if (sparse) f(L.indexer.wq_b), f(L.indexer.wk), f(L.indexer.weights_proj);
+  auto mlp = [&](const MlpWeights& m) { f(m.gate), f(m.up), f(m.down); };
+  if (!L.is_moe) mlp(L.mlp);
+  if (L.is_moe) {
+    f(L.router);
+    for (const MlpWeights& e : L.experts) mlp(e);
+    if (L.has_shared) mlp(L.shared);
+  }
+}
+
+}  // namespace
+
+LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const ModelOptions& opt)
+    : w_(std::move(weights)), c_(w_->config), opt_(opt), prof_(numerics_profile(opt.numerics)),
+      absorbed_(opt.mla == MlaMode::kAbsorbed), sparse_(opt.attn == AttnMode::kSparse) {
+  if (sparse_ && !c_.has_indexer)
+    fail(c_.source + ": architecture " + c_.architecture + " has no lightning indexer; use --attn dense");
+  if (opt_.max_ctx < 1) fail("context capacity must be at least 1 position");
+  if (prof_.indexer == IndexerKeys::kFp8 && c_.has_indexer && c_.index_head_dim > 128)
+    fail(c_.source + ": --numerics " + prof_.name + " needs index_head_dim <= 128 (one FP8 scale per indexer head)");
+  ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx);
+  if (const std::string why = ops_->lacks(prof_, c_); !why.empty())
+    fail("--numerics " + std::string(prof_.name) + ": " + why);
+  // The bf16 cache mirrors are a profile column; they are kept only where the decode kernels that
+  // read them take this config's shapes (kernels/cuda/mla_decode.h, indexer.h); otherwise decode
+  // reads the fp32 rows.
+  const int64_t T = opt_.max_ctx, H = c_.n_heads, lat = c_.kv_lora_rank + c_.qk_rope_head_dim;
+  if (prof_.decode_bf16_cache) {
+    bf16_mla_ = absorbed_ && H % 16 == 0 && c_.kv_lora_rank == 512 &&
+                c_.qk_rope_head_dim == 64;
+    bf16_indexer_ = sparse_ && c_.index_head_dim % 16 == 0 && c_.index_head_dim <= 256 && c_.index_n_heads <= 64;
+  }
+
+  for (const LayerWeights& L : w_->layers) {
+    for_each_weight(L, sparse_, [&](const Weight& x) { ops_->prepare(x); });
+    for (const std::vector<float>* v : {&L.attn_norm, &L.q_a_norm, &L.kv_a_norm, &L.ffn_norm})
+      ops_->prepare(*v);
+    if (sparse_) ops_->prepare(L.indexer.k_norm_w), ops_->prepare(L.indexer.k_norm_b);
+    if (L.is_moe && !L.router_bias.empty()) ops_->prepare(L.router_bias);
+    if (absorbed_) {
+      heads_.push_back(absorbed_heads(L, c_, prof_.absorbed));
+      ops_->prepare_heads(heads_.back().wuk);
+      ops_->prepare_heads(heads_.back().wuv);
+    }
+  }
+  ops_->prepare(w_->final_norm);
+  ops_->prepare(w_->lm_head);
+  rope_ = RopeTable(rope_params(c_), T);
+  ops_->prepare_rope(rope_);
+
+  cache_.resize(c_.n_layers);
+  for (LayerCache& lc : cache_) {
+    ops_->ensure(lc.mla, size_t(T * mla_cache_row_floats(c_, opt_.mla)) * 4);
+    ops_->zero(lc.mla);
+    if (!absorbed_) ops_->ensure(lc.v, size_t(T * H * c_.v_head_dim) * 4), ops_->zero(lc.v);
+    if (sparse_) ops_->ensure(lc.indexer, size_t(T * c_.index_head_dim) * 4), ops_->zero(lc.indexer);
+    if (sparse_ && prof_.indexer == IndexerKeys::kFp8) ops_->ensure(lc.indexer_scale, size_t(T) * 4);
+    if (bf16_mla_) ops_->ensure(lc.mla_bf16, size_t(T * lat) * 2);
+    if (bf16_indexer_) ops_->ensure(lc.indexer_bf16, size_t(T * c_.index_head_dim) * 2);
+  }
+  ops_->finish();  // uploads read host memory that the caller may free
+}
+
+LayerProgram::~LayerProgram() {
+  auto free_all = [&](std::initializer_list<Buf*> bufs) {
+    for (Buf* b : bufs) ops_->release(*b);
+  };
+  for (LayerCache& lc : cache_)
+    free_all({&lc.mla, &lc.v, &lc.indexer, &lc.indexer_scale, &lc.mla_bf16, &lc.indexer_bf16});
+  Workspace& ws = ws_;
+  free_all({&ws.h, &ws.x, &ws.o, &ws.ffn, &ws.cq, &ws.q, &ws.z, &ws.kvb, &ws.qa, &ws.lat_o, &ws.attn, &ws.qi, &ws.ki,
+            &ws.wi, &ws.qi_scale, &ws.iscores, &ws.topk, &ws.topk_n,
+            &ws.rlogits, &ws.rselect, &ws.rweights, &ws.rids, &ws.logits});
+}
+
+// Grows every activation buffer to S tokens and E visible positions (grow-only: decode after
+// the first prefill reuses them). Buffers a mode does not use stay empty.
+void LayerProgram::reserve(int64_t S, int64_t E) {
+  const int64_t D = c_.hidden_size, H = c_.n_heads, dqk = c_.qk_head_dim(), dn = c_.qk_nope_head_dim;
+  const int64_t dv = c_.v_head_dim, rkv = c_.kv_lora_rank, lat = rkv + c_.qk_rope_head_dim;
+  const int64_t HI = c_.index_n_heads, dI = c_.index_head_dim, K = c_.index_topk;
+  const int64_t ER = c_.n_routed_experts, KX = c_.n_experts_per_tok;
+  Workspace& ws = ws_;
+  auto f = [&](Buf& b, int64_t n) { ops_->ensure(b, size_t(n) * 4); };
+  for (Buf* b : {&ws.h, &ws.x, &ws.o, &ws.ffn}) f(*b, S * D);
+  f(ws.cq, S * c_.q_lora_rank), f(ws.q, S * H * dqk), f(ws.z, S * lat), f(ws.attn, S * H * dv);
+  if (!absorbed_) f(ws.kvb, S * H * (dn + dv));
+  if (absorbed_) f(ws.qa, S * H * lat), f(ws.lat_o, S * H * rkv);
+  if (sparse_) {
+    f(ws.qi, S * HI * dI), f(ws.ki, S * dI), f(ws.wi, S * HI), f(ws.topk, S * K), f(ws.topk_n, S);
+    if (prof_.indexer == IndexerKeys::kFp8) f(ws.qi_scale, S * HI);
+    if (observed()) f(ws.iscores, S * E);
+  }
+  if (c_.n_routed_experts > 0) f(ws.rlogits, S * ER), f(ws.rselect, S * ER), f(ws.rweights, S * KX), f(ws.rids, S * KX);
+}
+
+void LayerProgram::proj(Point pt, const float* x, int64_t M, int64_t x_stride, const Weight& w, float* y,
+                        int64_t y_stride) {
+  ops_->linear(prof_.rule(pt), x, M, x_stride, w, y, y_stride);
+}
+
+void LayerProgram::round(Point pt, float* x, int64_t rows, int64_t width, int64_t stride) {
+  if (prof_.stores_bf16(pt)) ops_->round_bf16(x, rows, width, stride);
+}
+
+void LayerProgram::emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
+                        const void* data, DType dt, int64_t pad_to, double pad_value) {
+  if (!observed()) return;
+  if (!ops_->host_memory()) {
+    int64_t n = 1;
+    for (int64_t d : shape) n *= d;
+    host_f_.resize(size_t(n));  // 4-byte elements (F32 and I32)
+    ops_->to_host(host_f_.data(), data, size_t(n) * 4);
+    data = host_f_.data();
+  }
+  notify(*obs_, name, layer, P, shape, data, dt, pad_to, pad_value);
+}
+
+void LayerProgram::emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads, int64_t width,
+                                const float* src, int64_t row_stride, int64_t head_stride) {
+  if (!observed()) return;
+  host_f2_.resize(size_t(rows * heads * width));
+  if (ops_->host_memory()) {
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < heads; ++h)
+        std::memcpy(&host_f2_[(r * heads + h) * width], src + r * row_stride + h * head_stride, width * 4);
+  } else {
+    // Download the span the view covers, then pack it.
+    const int64_t span = (rows - 1) * row_stride + (heads - 1) * head_stride + width;
+    host_f_.resize(size_t(span));
+    ops_->to_host(host_f_.data(), src, size_t(span) * 4);
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t h = 0; h < heads; ++h)
+        std::memcpy(&host_f2_[(r * heads + h) * width], &host_f_[r * row_stride + h * head_stride], width * 4);
+  }
+  if (heads == 1) notify(*obs_, name, layer, P, {rows, width}, host_f2_.data());
+  else notify(*obs_, name, layer, P, {rows, heads, width}, host_f2_.data());
+}
+
+// The residual stream as the profile stores it: under a bf16 residual point ws.h holds the
+// un-rounded sum until the next norm rounds it, so the dump gets a rounded copy.
+void LayerProgram::emit_residual(int layer, int64_t P, int64_t S) {
+  if (!observed()) return;
+  const int64_t n = S * c_.hidden_size;
+  if (!prof_.stores_bf16(Point::kResidual) && ops_->host_memory()) {
+    notify(*obs_, "residual", layer, P, {S, c_.hidden_size}, ws_.h.p);
+    return;
+  }
+  host_f2_.resize(size_t(n));
+  ops_->to_host(host_f2_.data(), ws_.h.p, size_t(n) * 4);
+  if (prof_.stores_bf16(Point::kResidual)) dsv32::round_bf16(host_f2_.data(), n);
+  notify(*obs_, "residual", layer, P, {S, c_.hidden_size}, host_f2_.data());
+}
+
+const std::vector<int32_t>* LayerProgram::pinned(const std::vector<std::vector<int32_t>>& by_layer, int layer) const {
+  return layer < int(by_layer.size()) && !by_layer[layer].empty() ? &by_layer[layer] : nullptr;
+}
+
+void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logits, const Observer* obs,
+                           int64_t logits_from) {
+  const int64_t D = c_.hidden_size, V = c_.vocab_size;
+  if (S <= 0) return;
+  check_forward_call(c_, opt_, filled_, ids, S, P);
+  obs_ = obs;
+  reserve(S, P + S);
+  Workspace& ws = ws_;
+  float *h = ws.h.f(), *x = ws.x.f();
+
+  ops_->embed(w_->embed, ids, S, h);
+  round(Point::kEmbed, h, S * D);
+  emit("embed", -1, P, {S, D}, h);
+  for (int l = 0; l < c_.n_layers; ++l) {
+    const LayerWeights& L = w_->layers[l];
+    // A bf16 residual point normalises the un-rounded fp32 sum, then stores both the sum and the
+    // norm output as bf16 (docs/MODEL.md §4.1).
+    ops_->rmsnorm(h, S, D, D, L.attn_norm, c_.rms_norm_eps, x, D);
+    round(Point::kNormOut, x, S * D);
+    round(Point::kResidual, h, S * D);
+    emit("attn_norm", l, P, {S, D}, x);
+    attention_block(l, S, P);
+    ops_->add(h, ws.o.f(), S * D);
+    ops_->rmsnorm(h, S, D, D, L.ffn_norm, c_.rms_norm_eps, x, D);
+    round(Point::kNormOut, x, S * D);
+    round(Point::kResidual, h, S * D);
+    emit("ffn_norm", l, P, {S, D}, x);
+    ffn_block(l, S, P);
+    ops_->add(h, ws.ffn.f(), S * D);
+    emit_residual(l, P, S);
+  }
+  filled_ = P + S;
+
+  ops_->rmsnorm(h, S, D, D, w_->final_norm, c_.rms_norm_eps, x, D);
+  round(Point::kNormOut, x, S * D);
+  emit("final_norm", -1, P, {S, D}, x);
+  const bool dump = observed();
+  if (logits || dump) {
+    if (logits_from < 0 || logits_from > S) fail("forward: logits_from out of range");
+    const int64_t first = dump ? 0 : logits_from;  // dumps record every position
+    // On a host backend the requested rows go straight into the caller's array.
+    float* out = logits && !dump && ops_->host_memory() ? logits : nullptr;
+    if (!out) {
+      ops_->ensure(ws.logits, size_t((S - first) * V) * 4);
+      out = ws.logits.f();
+    }
+    proj(Point::kAuxProj, x + first * D, S - first, w_->lm_head, out);
+    emit("logits", -1, P, {S, V}, out);
+    if (logits && out != logits)
+      ops_->to_host(logits, out + (logits_from - first) * V, size_t((S - logits_from) * V) * sizeof(float));
+  }
+  ops_->finish();  // forward returns when the backend is done (honest host timings)
+  obs_ = nullptr;
+}
+
+float* LayerProgram::mla_cache_row(int layer, int64_t pos) {
+  if (!ops_->host_memory()) fail("mla_cache_row: the " + device_name() + " backend's cache is not host memory");
+  return cache_.at(layer).mla.f() + pos * mla_cache_row_floats(c_, opt_.mla);
+}
+
+float* LayerProgram::indexer_cache_row(int layer, int64_t pos) {
+  if (!ops_->host_memory()) fail("indexer_cache_row: the " + device_name() + " backend's cache is not host memory");
+  return cache_.at(layer).indexer.f() + pos * c_.index_head_dim;
+}
+
+}  // namespace dsv32
