@@ -13,7 +13,7 @@
 namespace dsv32::app {
 namespace {
 
-// Parameters of the main model (no MTP), per SPEC §2.2.
+// Parameters of the main model (no MTP), per MODEL §2.2.
 int64_t param_count(const ModelConfig& c, int64_t* active) {
   const int64_t D = c.hidden_size, H = c.n_heads;
   int64_t attn = c.q_lora_rank * D + c.q_lora_rank + H * c.qk_head_dim() * c.q_lora_rank +
@@ -92,7 +92,7 @@ int run(const std::vector<std::string>& args) {
     }
   }
   std::printf("\ndeployed = REF-1 layout: absorbed bf16 latent+rope, naive bf16 per-head K/V, indexer "
-              "e4m3 key + fp32 scale (SPEC §6.5, §7.7)\n");
+              "e4m3 key + fp32 scale (MODEL §6.5, §7.7)\n");
   return 0;
 }
 

@@ -2,7 +2,7 @@
 //
 //   bf16      : top 16 bits of an IEEE fp32 (1|8|7). Decode is a shift; encode is round-to-nearest-even.
 //   f16       : IEEE half (1|5|10), decoded through a 65536-entry table.
-//   f8 e4m3fn : 1|4|3, bias 7, no infinities, 0x7f/0xff are NaN, max finite ±448 (SPEC §3.1).
+//   f8 e4m3fn : 1|4|3, bias 7, no infinities, 0x7f/0xff are NaN, max finite ±448 (MODEL §3.1).
 //               Decode is a 256-entry table; encode clamps to ±448 first, then rounds to nearest even.
 //
 // Every decode here is exact (each of these formats embeds in fp32); tests check all codes.

@@ -133,7 +133,7 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
     c.norm_topk_prob = k.boolean("norm_topk_prob", true);
   }
 
-  // YaRN: always on when rope_scaling is present (SPEC §4.3).
+  // YaRN: always on when rope_scaling is present (MODEL §4.3).
   auto rs = j.find("rope_scaling");
   if (rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) k.bad("rope_scaling", "expected an object");

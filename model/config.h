@@ -1,5 +1,5 @@
 // ModelConfig: the hyper-parameters of a DeepSeek V3 / V3.2 checkpoint, read from HF config.json
-// (SPEC §1.1) and validated. Derived constants (SPEC §1.2) are computed here once.
+// (MODEL §1.1) and validated. Derived constants (MODEL §1.2) are computed here once.
 #pragma once
 #include <cstdint>
 #include <string>
@@ -31,7 +31,7 @@ struct ModelConfig {
   int64_t qk_rope_head_dim = 0;   // d_r
   int64_t v_head_dim = 0;         // d_v
   double rope_theta = 10000.0;
-  // YaRN (rope_scaling); always applied (SPEC §4.3), whatever the runtime context length.
+  // YaRN (rope_scaling); always applied (MODEL §4.3), whatever the runtime context length.
   double rope_factor = 1.0;
   int64_t original_seq_len = 4096;
   double beta_fast = 32, beta_slow = 1, mscale = 1.0;
@@ -50,7 +50,7 @@ struct ModelConfig {
 
   int64_t qk_head_dim() const { return qk_nope_head_dim + qk_rope_head_dim; }  // d_qk
   bool is_moe_layer(int layer) const { return layer >= first_k_dense_replace; }
-  // s_att = d_qk^-0.5 · (0.1·mscale·ln(factor) + 1)^2 (SPEC §6.2; REF uses rope_scaling.mscale).
+  // s_att = d_qk^-0.5 · (0.1·mscale·ln(factor) + 1)^2 (MODEL §6.2; REF uses rope_scaling.mscale).
   double softmax_scale() const;
 };
 

@@ -1,5 +1,5 @@
 // Model: the DeepSeek V3.2 forward pass on CPU or, with --device cuda, on a GPU (model/cuda/),
-// four ways (SPEC §5–§9):
+// four ways (MODEL §5–§9):
 //   attention  dense  — every causal position
 //              sparse — DeepSeek Sparse Attention: the lightning indexer scores every visible
 //                       position and attention runs over the top-k only (a gather, O(k) per query)
@@ -49,7 +49,7 @@ struct ModelOptions {
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official
 // inference code stores it (REF-1: bf16 latent + bf16 rope, FP8 indexer key + fp32 scale; naive
-// per-head K/V in bf16 as HF transformers caches them). SPEC §6.5, §7.7.
+// per-head K/V in bf16 as HF transformers caches them). MODEL §6.5, §7.7.
 struct KvBytes {
   int64_t mla_per_layer = 0;       // this harness, per token per layer
   int64_t indexer_per_layer = 0;   // this harness (0 in dense mode)

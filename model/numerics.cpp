@@ -6,7 +6,7 @@
 // The ref1 row in detail, point by point, as the layer program applies it ("bf16" = round to
 // nearest even, kept as fp32; every GEMM accumulates in fp32):
 //
-//   where                    | REF-1 (ref1)                                          | SPEC
+//   where                    | REF-1 (ref1)                                          | MODEL
 //   -------------------------|-------------------------------------------------------|------------
 //   embed                    | bf16 table row (no-op for a bf16 checkpoint)           | §5.1
 //   attn_norm, ffn_norm,     | r = h + a in fp32; x = bf16(RMSNorm(r)) from the       | §4.1, §5

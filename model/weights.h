@@ -1,5 +1,5 @@
 // ModelWeights: every tensor the forward pass uses, as zero-copy views into the memory-mapped
-// checkpoint (SPEC §2.2 names, HF layout), validated for presence, shape and dtype at load.
+// checkpoint (MODEL §2.2 names, HF layout), validated for presence, shape and dtype at load.
 //
 // Matrices stay in their checkpoint dtype (F8 with weight_scale_inv, BF16, F16 or F32) and are
 // dequantized on the fly by kernels/cpu/linear. Vectors (norm weights, biases; a few KB per

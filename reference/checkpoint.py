@@ -1,4 +1,4 @@
-"""Safetensors checkpoint reader for the float64 reference (SPEC §2, §3.1–3.3).
+"""Safetensors checkpoint reader for the float64 reference (MODEL §2, §3.1–3.3).
 
 Written from the file-format description, not from any library:
   * a ``.safetensors`` file is an 8-byte little-endian header length N, then N bytes of JSON
@@ -8,8 +8,8 @@ Written from the file-format description, not from any library:
     of every tensor; otherwise every ``*.safetensors`` file in the directory is scanned.
 
 Every tensor is returned as a float64 ``torch.Tensor``. FP8 (``F8_E4M3``) weights are decoded with
-a 256-entry table built from SPEC §3.1 and, when a sibling ``<name>_scale_inv`` exists, multiplied
-by it block-wise (128x128 blocks, ragged last blocks included; SPEC §3.3 — a multiplier despite
+a 256-entry table built from MODEL §3.1 and, when a sibling ``<name>_scale_inv`` exists, multiplied
+by it block-wise (128x128 blocks, ragged last blocks included; MODEL §3.3 — a multiplier despite
 its name).
 """
 import json
@@ -25,7 +25,7 @@ class CheckpointError(Exception):
 
 
 def _fp8_e4m3fn_table():
-    """float64[256]: value of every float8_e4m3fn bit pattern s|eeee|mmm, bias 7 (SPEC §3.1)."""
+    """float64[256]: value of every float8_e4m3fn bit pattern s|eeee|mmm, bias 7 (MODEL §3.1)."""
     table = np.empty(256, dtype=np.float64)
     for code in range(256):
         s, e, m = code >> 7, (code >> 3) & 0xF, code & 0x7
@@ -189,7 +189,7 @@ class Checkpoint:
 
 def dequantize(w, s, where="scale_inv"):
     """W[i, j] * S[i // 128, j // 128] for a 2-D weight W [out, in] and S [ceil(out/128),
-    ceil(in/128)] (SPEC §3.3; ragged last blocks use the same rule)."""
+    ceil(in/128)] (MODEL §3.3; ragged last blocks use the same rule)."""
     if w.ndim != 2:
         raise CheckpointError(f"{where}: FP8 weight must be 2-D, got shape {list(w.shape)}")
     out, inp = w.shape

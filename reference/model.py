@@ -1,8 +1,8 @@
 """DeepSeek-V3.2 forward pass in float64 — the executable specification ("clean" profile,
-SPEC §13 item 2(c)): dequantized weights, no activation quantization, no bf16 rounding, exact
-indexer scores. Written from /work/shared/SPEC.md.
+MODEL §13.2(c)): dequantized weights, no activation quantization, no bf16 rounding, exact
+indexer scores. Described in docs/MODEL.md.
 
-numerics="ref1" adds REF-1's rounding points (SPEC §6.6, §10; helpers in ref1.py): FP8 projections
+numerics="ref1" adds REF-1's rounding points (MODEL §6.6, §10; helpers in ref1.py): FP8 projections
 through act_quant + fp8_gemm with bf16 outputs, bf16 after every norm/RoPE/Hadamard/einsum of the
 rounding map, the FP8 round trip of c_KV (dumped as kv_latent_fp8), FP8 indexer q/k with ue8m0
 scales, bf16 residual storage (norms see the un-rounded sum). Accumulation stays float64, so
@@ -83,19 +83,19 @@ class Config:
 
 # ----------------------------------------------------------------------------- small math helpers
 def rms_norm(x, w, eps):
-    """x [..., n] -> w * x / sqrt(mean(x^2) + eps)   (SPEC §4.1)."""
+    """x [..., n] -> w * x / sqrt(mean(x^2) + eps)   (MODEL §4.1)."""
     return w * x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + eps)
 
 
 def layer_norm(x, w, b, eps):
-    """Population-variance LayerNorm over the last dim, with weight and bias (SPEC §4.2)."""
+    """Population-variance LayerNorm over the last dim, with weight and bias (MODEL §4.2)."""
     mu = x.mean(-1, keepdim=True)
     var = (x - mu).pow(2).mean(-1, keepdim=True)
     return (x - mu) / torch.sqrt(var + eps) * w + b
 
 
 def yarn_frequencies(dim, theta, rs):
-    """f'_j, j < dim/2, float64 (SPEC §4.3), YaRN-corrected whenever rope_scaling is given.
+    """f'_j, j < dim/2, float64 (MODEL §4.3), YaRN-corrected whenever rope_scaling is given.
     Returns (freqs [dim/2], softmax mscale factor mscale_yarn)."""
     f = 1.0 / theta ** (torch.arange(0, dim, 2, dtype=F64) / dim)
     if not rs:
@@ -121,7 +121,7 @@ def yarn_frequencies(dim, theta, rs):
 
 
 def rope(x, pos, freqs, interleaved):
-    """Rotate x [S, ..., d_r] at absolute positions pos [S] (SPEC §4.4).
+    """Rotate x [S, ..., d_r] at absolute positions pos [S] (MODEL §4.4).
     interleaved: pairs (x_2j, x_2j+1) (MLA); else pairs (x_j, x_j+d_r/2) (indexer, rotate-half)."""
     ang = pos.to(F64)[:, None] * freqs[None, :]                   # [S, d_r/2]
     shape = [x.shape[0]] + [1] * (x.dim() - 2) + [freqs.numel()]
@@ -136,7 +136,7 @@ def rope(x, pos, freqs, interleaved):
 
 def hadamard(n):
     """Sylvester Walsh-Hadamard H[a, b] = (-1)^popcount(a & b), scaled by n^-0.5 (orthogonal,
-    symmetric, its own inverse; SPEC §7.2)."""
+    symmetric, its own inverse; MODEL §7.2)."""
     h = torch.ones(1, 1, dtype=F64)
     while h.shape[0] < n:
         h = torch.cat([torch.cat([h, h], 1), torch.cat([h, -h], 1)], 0)
@@ -180,7 +180,7 @@ class Model:
         # Only layers 0..num_hidden_layers-1; the MTP layer (index num_hidden_layers) is ignored.
         self.layers = [self._load_layer(ckpt, i) for i in range(c.n_layers)]
         self.freqs, msc = yarn_frequencies(c.d_r, c.theta, c.rope_scaling)
-        self.s_att = (c.d_n + c.d_r) ** -0.5 * msc * msc             # SPEC §6.2
+        self.s_att = (c.d_n + c.d_r) ** -0.5 * msc * msc             # MODEL §6.2
         if c.has_indexer:
             self.hadamard = hadamard(c.d_I)
         self.set_mode(attn, mla)
@@ -246,7 +246,7 @@ class Model:
         return t
 
     def proj(self, x, w):
-        """x [S, in] times a projection weight [out, in] (SPEC §3.5/§3.6): float64 GEMM; under
+        """x [S, in] times a projection weight [out, in] (MODEL §3.5/§3.6): float64 GEMM; under
         REF-1 fp8_gemm (act_quant, block-promoted sums, bf16 out) for FP8 weights and a bf16
         output for others."""
         if isinstance(w, Fp8Weight):
@@ -254,7 +254,7 @@ class Model:
         return self.rnd(x @ w.T)
 
     def swiglu(self, x, w):
-        """SwiGLU MLP (SPEC §8.1): down( silu(gate x) * up x ); x [S, D]; REF-1 rounds the
+        """SwiGLU MLP (MODEL §8.1): down( silu(gate x) * up x ); x [S, D]; REF-1 rounds the
         product to bf16."""
         mid = self.rnd(torch.nn.functional.silu(self.proj(x, w.gate)) * self.proj(x, w.up))
         return self.proj(mid, w.down)
@@ -281,7 +281,7 @@ class Model:
         rec["embed"] = h
         for i, w in enumerate(self.layers):
             r = lambda name, t, i=i: rec.__setitem__(f"layers/{i:02d}/{name}", t)
-            # REF-1 (SPEC §4.1): normalise the un-rounded sum, store the residual as bf16
+            # REF-1 (MODEL §4.1): normalise the un-rounded sum, store the residual as bf16
             x = rnd(rms_norm(h, w.attn_norm, c.eps))
             h = rnd(h)
             r("attn_norm", x)
@@ -303,7 +303,7 @@ class Model:
         return rec
 
     def _attention(self, i, w, x, pos, r, pins):
-        """MLA (SPEC §6) for x [S, D]; returns the per-head output O [S, H, d_v]."""
+        """MLA (MODEL §6) for x [S, D]; returns the per-head output O [S, H, d_v]."""
         c, cache = self.cfg, self.caches[i]
         S, P = x.shape[0], int(pos[0])
         E = P + S
@@ -327,7 +327,7 @@ class Model:
         if self.attn == "sparse":
             allowed = self._indexer(i, w, x, qr, pos, r, pins)
         cat = lambda old, new: new if old is None else torch.cat([old, new], 0)
-        if self.mla == "naive":                                        # SPEC §6.3, MHA mode
+        if self.mla == "naive":                                        # MODEL §6.3, MHA mode
             if ref1:                                                   # fp8_gemm(wkv_b), bf16
                 kv = self.proj(ckv, w.kv_b).view(S, c.H, c.d_n + c.d_v)
                 k_nope, v = kv[..., :c.d_n], kv[..., c.d_n:]
@@ -340,7 +340,7 @@ class Model:
             A = rnd(rnd(torch.einsum("shd,uhd->shu", Q, cache.K)) * s_att)
             A = A.masked_fill(~allowed[:, None, :], NEG_INF)
             O = rnd(torch.einsum("shu,uhe->she", rnd(torch.softmax(A, -1)), cache.V))
-        else:                                                          # SPEC §6.4, MQA mode
+        else:                                                          # MODEL §6.4, MQA mode
             cache.ckv, cache.kr = cat(cache.ckv, ckv), cat(cache.kr, k_rope)   # [E, r_kv], [E, d_r]
             # REF-1 takes W_UK / W_UV from weight_dequant: bf16(code*scale) (MODEL §6.6); exact: as is
             q_abs = rnd(torch.einsum("shd,hdc->shc", q_nope, rnd(w.W_UK)))  # W_UK^T q_nope
@@ -353,7 +353,7 @@ class Model:
         return O
 
     def _indexer(self, i, w, x, qr, pos, r, pins):
-        """Lightning indexer (SPEC §7) -> allowed mask [S, E] of the selected positions."""
+        """Lightning indexer (MODEL §7) -> allowed mask [S, E] of the selected positions."""
         c, cache = self.cfg, self.caches[i]
         S, E = x.shape[0], int(pos[-1]) + 1
         rnd = self.rnd
@@ -399,7 +399,7 @@ class Model:
         return allowed
 
     def _moe(self, i, w, x, pos, r, pins):
-        """Routed + shared experts (SPEC §8.2) for x [S, D] -> [S, D]."""
+        """Routed + shared experts (MODEL §8.2) for x [S, D] -> [S, D]."""
         c = self.cfg
         S = x.shape[0]
         logits = x @ w.gate.T                                          # [S, N_E]

@@ -1,4 +1,4 @@
-"""REF-1 rounding emulation for the float64 reference (`--numerics ref1`), written from SPEC §3.4,
+"""REF-1 rounding emulation for the float64 reference (`--numerics ref1`), written from MODEL §3.4,
 §3.5, §6.6 and §10 independently of the C++ (kernels/cpu/act_quant, fp8_gemm, attention_ref1).
 
 Everything stays float64; a rounding point maps a tensor to the nearest representable value of the
@@ -72,7 +72,7 @@ def fp8_roundtrip(x, block=BLOCK):
 
 def fp8_gemm(x, wq, sw, block=BLOCK):
     """x [M, K] (bf16 values) times an FP8 weight (wq [N, K] e4m3 values, sw [ceil(N/B),
-    ceil(K/B)] block scales) -> bf16 [M, N], SPEC §3.5."""
+    ceil(K/B)] block scales) -> bf16 [M, N], MODEL §3.5."""
     xq, sx = act_quant(x, block)
     n = wq.shape[0]
     sw_rows = torch.repeat_interleave(sw, block, dim=0)[:n]      # [N, nb]

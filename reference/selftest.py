@@ -4,9 +4,9 @@
     /usr/bin/python3 reference/selftest.py --model DIR [--seed S] [--threads T]
 
 Unit checks (no checkpoint needed): FP8 e4m3fn table, ragged block dequantization, Hadamard,
-YaRN constants against SPEC §1.2/§4.3, tie rule of the top-k helper.
+YaRN constants against MODEL §1.2/§4.3, tie rule of the top-k helper.
 Model checks (float64, on DIR):
-  * naive == absorbed MLA: both are the same real-arithmetic function (SPEC §6.4), evaluated with
+  * naive == absorbed MLA: both are the same real-arithmetic function (MODEL §6.4), evaluated with
     different association orders. Each float64 op has relative error <= u = 2^-53 ~ 1.1e-16; a
     length-L reduction is bounded by ~L·u (worst case) and typically ~sqrt(L)·u. With L <= ~512
     here and a handful of layers of mildly conditioned norm/softmax maps, the expected difference is
@@ -95,7 +95,7 @@ def ref1_unit_checks():
                                                         torch.where((i - 1) % 2 == 0, lo, hi)))
     check("ref1 e4m3", torch.equal(r1.e4m3(v), near) and torch.equal(r1.e4m3(-v), -near),
           "nearest code, ties to even mantissa")
-    # SPEC §3.4 by hand: block max 448*2^-3 -> s = 2^-3, code 448; max 100 -> s = 2^-2, -400 is a
+    # MODEL §3.4 by hand: block max 448*2^-3 -> s = 2^-3, code 448; max 100 -> s = 2^-2, -400 is a
     # tie -> -384; max 449 -> s = 2 (next power of two); zeros -> s = 2^ceil(log2(1e-4/448)) = 2^-22.
     a = torch.zeros(2, 192, dtype=torch.float64)
     a[0, 0], a[0, 1], a[1, 0], a[1, 128] = 56, 0.3, -100, 449

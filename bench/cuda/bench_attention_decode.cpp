@@ -25,7 +25,7 @@ namespace dsv32::cuda_bench {
 namespace {
 
 using benchmark::State;
-constexpr double kScale = 0.1352337788608801;  // SPEC §6.2
+constexpr double kScale = 0.1352337788608801;  // MODEL §6.2
 constexpr int64_t kTopk = 2048, kHI = 64, kDI = 128;
 
 // k ascending distinct positions in [0, T) (what the indexer's top-k hands to attention).

@@ -1,4 +1,4 @@
-// The kernels/cuda ops at the real DeepSeek V3.2 shapes (bench/bench_util.h preset "v32", SPEC §1):
+// The kernels/cuda ops at the real DeepSeek V3.2 shapes (bench/bench_util.h preset "v32", MODEL §1):
 // D 7168, H 128, d_nope 128, d_rope 64, r_q 1536, r_kv 512, d_v 128, H_I 64, d_I 128, top-k 2048,
 // 256 experts (8 groups, 4 kept), K 8, I_moe 2048, vocab 129280.
 //
@@ -43,7 +43,7 @@ const Shapes& v32() {
 }
 
 constexpr int64_t kVocab = 129280;
-constexpr double kAttnScale = 0.1352337788608801;  // SPEC §1.2 s_att (YaRN mscale²/√d_qk)
+constexpr double kAttnScale = 0.1352337788608801;  // MODEL §1.2 s_att (YaRN mscale²/√d_qk)
 const std::string kP = "v32";
 
 std::string i2s(int64_t v) { return std::to_string(v); }

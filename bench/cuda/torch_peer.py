@@ -37,10 +37,10 @@ import re
 import subprocess
 import sys
 
-# SPEC §1 (bench/bench_util.h preset "v32").
+# MODEL §1 (bench/bench_util.h preset "v32").
 V32 = dict(D=7168, H=128, dn=128, dr=64, rq=1536, rkv=512, dv=128, HI=64, dI=128, topk=2048,
            E=256, K=8, n_group=8, topk_group=4, I_moe=2048, vocab=129280, route_scale=2.5)
-ATTN_SCALE = 0.1352337788608801  # SPEC §1.2 s_att
+ATTN_SCALE = 0.1352337788608801  # MODEL §1.2 s_att
 FP8_SPEC_TFLOPS = 1979.0         # H100 SXM / H200 dense e4m3 datasheet (not measured)
 E4M3_MAX = 448.0
 
@@ -75,7 +75,7 @@ def rmsnorm_case(M, D):
 
 
 def rope_freqs(M, dr, pos0=4096):
-    """cos, sin [M, dr/2] of YaRN RoPE (factor 40, theta 1e4, original 4096, beta 32/1; SPEC §4.3)."""
+    """cos, sin [M, dr/2] of YaRN RoPE (factor 40, theta 1e4, original 4096, beta 32/1; MODEL §4.3)."""
     base, factor, orig, beta_fast, beta_slow = 10000.0, 40.0, 4096, 32, 1
     half = dr // 2
     freqs = 1.0 / (base ** (torch.arange(0, dr, 2, dtype=torch.float64) / dr))
@@ -252,7 +252,7 @@ def moe_route_case(T):
     def make():
         logits, bias = randn(T, E) * 3, randn(E) * 0.05
 
-        def op():  # SPEC §8.2
+        def op():  # MODEL §8.2
             s = logits.sigmoid()
             z = s + bias
             group = z.view(T, G, E // G).topk(2, dim=-1).values.sum(-1)

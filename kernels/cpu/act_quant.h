@@ -1,4 +1,4 @@
-// act_quant: per-block FP8 e4m3 quantization of activations (SPEC §3.4, REF `kernel.py`), the
+// act_quant: per-block FP8 e4m3 quantization of activations (MODEL §3.4, REF `kernel.py`), the
 // first step of every REF-1 fp8_gemm and of the indexer's q/k quantization (§7.3).
 //
 //   x : fp32 [rows, dim], row stride x_stride (0 = dim)        (bf16-valued in the REF-1 profile)

@@ -1,4 +1,4 @@
-// attend_ref1: softmax attention with the REF-1 bf16 rounding points (SPEC §6.6, §10 rows 17–19
+// attend_ref1: softmax attention with the REF-1 bf16 rounding points (MODEL §6.6, §10 rows 17–19
 // and the decode replacement), for `heads` queries that share one key/value set. The exact-profile
 // twin is attend/attend_mqa (attention.h); this one exists only for dump matching.
 //

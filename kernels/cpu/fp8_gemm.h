@@ -1,4 +1,4 @@
-// fp8_gemm: emulation of REF-1's FP8 linear layer (SPEC §3.5) — what every FP8 projection listed
+// fp8_gemm: emulation of REF-1's FP8 linear layer (MODEL §3.5) — what every FP8 projection listed
 // in §3.6 computes in the REF-1 numerics profile.
 //
 //   x : fp32 [M, K], row stride x_stride (0 = K)           (bf16-valued activations)

@@ -1,4 +1,4 @@
-// Walsh–Hadamard rotation used by the lightning indexer (SPEC §7.2):
+// Walsh–Hadamard rotation used by the lightning indexer (MODEL §7.2):
 //   x ← n^-½ · H_n x for each of `count` contiguous vectors of length n (n a power of two),
 //   H_n the Sylvester (natural-order) matrix, H[a, b] = (−1)^popcount(a & b).
 // n^-½·H is orthogonal, so (Hq)·(Hk) = q·k; it only spreads outliers before FP8 quantization.

@@ -1,4 +1,4 @@
-// Lightning-indexer scores and top-k selection (SPEC §7.5, §7.6), exact fp32 profile.
+// Lightning-indexer scores and top-k selection (MODEL §7.5, §7.6), exact fp32 profile.
 //
 //   indexer_scores: for one query with per-head queries q [H_I, d_I] and head weights w [H_I]
 //     (weights_proj(x)·H_I^-½·d_I^-½), and keys k(u) = keys + u·d_I for u < n:

@@ -3,7 +3,7 @@
 //
 //   x        : fp32 [M, K], row stride x_stride (floats)
 //   W        : [N, K] row-major; F8: W[n,k] = e4m3(code)·scale[n/B, k/B], scale fp32
-//              [ceil(N/B), ceil(K/B)] (SPEC §3.3, ragged last blocks included; "scale_inv" is a
+//              [ceil(N/B), ceil(K/B)] (MODEL §3.3, ragged last blocks included; "scale_inv" is a
 //              multiplier despite its name)
 //   y        : fp32 [M, N], row stride y_stride; overwritten
 //   !! fp32 accumulation in a fixed order: per output, 16-lane partial sums over each chunk of

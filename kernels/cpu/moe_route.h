@@ -1,4 +1,4 @@
-// MoE router selection (SPEC §8.2): from router logits [E] to K experts and their weights.
+// MoE router selection (MODEL §8.2): from router logits [E] to K experts and their weights.
 //
 //   σ = sigmoid(logits) (or softmax for scoring_func "softmax")
 //   z = σ + bias                    (bias only for choosing: topk_method "noaux_tc")

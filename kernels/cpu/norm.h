@@ -1,4 +1,4 @@
-// Normalisations (SPEC §4.1, §4.2), fp32 in and out, double accumulation of the statistics so the
+// Normalisations (MODEL §4.1, §4.2), fp32 in and out, double accumulation of the statistics so the
 // result does not depend on how a row is split.
 //
 //   rmsnorm  : y[m, :] = w ⊙ x[m, :] · (mean(x[m, :]²) + eps)^-½          x, y [M, D], w [D]

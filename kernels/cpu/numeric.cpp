@@ -30,7 +30,7 @@ bool dtype_from_name(std::string_view s, DType* out) {
 
 namespace {
 // Decodes from the bit fields with the format's own definition (not via another float type), so
-// the table is an independent statement of SPEC §3.1.
+// the table is an independent statement of MODEL §3.1.
 float decode_e4m3(uint8_t c) {
   int s = c >> 7, e = (c >> 3) & 0xf, m = c & 7;
   if (e == 15 && m == 7) return std::nanf("");

@@ -1,4 +1,4 @@
-// Rotary position embedding with YaRN frequencies (SPEC §4.3, §4.4).
+// Rotary position embedding with YaRN frequencies (MODEL §4.3, §4.4).
 //
 // RopeTable holds cos/sin of angle(t, j) = t · f'_j for j < d_r/2, computed in double from the
 // YaRN-corrected frequencies and rounded to fp32 once. (REF forms the angle in fp32, whose

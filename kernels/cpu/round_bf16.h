@@ -1,5 +1,5 @@
 // round_bf16: round fp32 values to the nearest bfloat16 (ties to even) and keep them as fp32, in
-// place. This is every "bf16(·)" rounding point of the REF-1 emulation profile (SPEC §6.6, §10):
+// place. This is every "bf16(·)" rounding point of the REF-1 emulation profile (MODEL §6.6, §10):
 // the value stored is exactly what a bf16 tensor would hold, widened back to fp32.
 //
 //   x : fp32 [n], overwritten by bf16_to_f32(f32_to_bf16(x))   (kernels/numeric.h semantics:

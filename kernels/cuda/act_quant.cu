@@ -15,9 +15,9 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kWarpsPerBlock = kThreads / 32;
-constexpr float kInv448 = 1.f / 448.f;  // SPEC §3.4: amax·(1/448), not amax/448
+constexpr float kInv448 = 1.f / 448.f;  // MODEL §3.4: amax·(1/448), not amax/448
 
-// SPEC §3.4 step 2-3 on the block's fp32 amax.
+// MODEL §3.4 step 2-3 on the block's fp32 amax.
 __device__ __forceinline__ float block_scale(float amax, bool ue8m0) {
   const float v = fmaxf(amax, 1e-4f) * kInv448;
   if (!ue8m0) return v;

@@ -1,4 +1,4 @@
-// gpu::act_quant — REF's activation quantization (SPEC §3.4): per row and per 128-column block,
+// gpu::act_quant — REF's activation quantization (MODEL §3.4): per row and per 128-column block,
 // e4m3 codes and one fp32 scale, in the layouts cuBLASLt's block-scaled FP8 GEMM reads.
 //
 //   x      : fp32 [M, K] device, row stride x_stride floats; K % 128 == 0
@@ -10,7 +10,7 @@
 //               _scaled_mm checks the same: scale [M, K/128] with strides (1, M)). scale_ld ≥ M;
 //               gpu::linear pads M to a multiple of 4 so that every scale column is 16-byte aligned.
 //
-// Per (row m, block kb), exactly SPEC §3.4:
+// Per (row m, block kb), exactly MODEL §3.4:
 //   1. v = bf16(x) when bf16_input (REF's activations are bf16; a no-op for bf16-representable x)
 //   2. amax = max(max|v| over the block, 1e-4)                                  (fp32)
 //   3. ue8m0: s = 2^⌈log2(amax·(1/448))⌉, the ceil taken from the fp32 bits of amax·(1/448)

@@ -1,5 +1,5 @@
 // gpu::attend — the CUDA twin of kernels/cpu/attention.h attend, batched over queries; and
-// gpu::attend_absorbed, its use for absorbed (MQA-mode) MLA decode over the latent cache (SPEC §6.4).
+// gpu::attend_absorbed, its use for absorbed (MQA-mode) MLA decode over the latent cache (MODEL §6.4).
 //
 //   query i (i < n_queries): group g = i / group, head h = i % group
 //     q(i)     = q + i·q_stride                                     d_k floats

@@ -1,4 +1,4 @@
-// gpu::hadamard_rotate — the CUDA twin of kernels/cpu/hadamard.h (SPEC §7.2, the indexer's q and k):
+// gpu::hadamard_rotate — the CUDA twin of kernels/cpu/hadamard.h (MODEL §7.2, the indexer's q and k):
 //   x ← n^-½ · H_n x for each of `count` contiguous fp32 vectors of length n, in place, device.
 //   n: a power of two, at most kHadamardMaxN.
 //   !! bit-identical to the CPU op: every element goes through the same butterfly additions in

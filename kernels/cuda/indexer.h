@@ -1,4 +1,4 @@
-// gpu::indexer_scores — the CUDA twin of kernels/cpu/indexer.h indexer_scores (SPEC §7.5), fused:
+// gpu::indexer_scores — the CUDA twin of kernels/cpu/indexer.h indexer_scores (MODEL §7.5), fused:
 // no [heads × keys] intermediate is written anywhere.
 //
 //   for query s < n_queries and key u < n:
@@ -10,7 +10,7 @@
 //      from the CPU op, so results agree to fp32 rounding, not bit for bit.
 //   !! no causal mask: prefill callers mask key u > P + s themselves (or pass n per query later).
 //
-// gpu::indexer_scores_bf16 — the decode-oriented variant over a bf16 key cache (SPEC §7.2 rounds
+// gpu::indexer_scores_bf16 — the decode-oriented variant over a bf16 key cache (MODEL §7.2 rounds
 // q and k to bf16 after the Hadamard anyway): same formula and arguments, but
 //   keys : bf16 [n, d_I] device (uint16_t bits, 16-byte aligned rows: d_I % 16 == 0, d_I ≤ 256)
 //   q    : fp32, rounded to bf16 in the kernel; H_I ≤ 64 (padded with zero heads to 16/32/64)

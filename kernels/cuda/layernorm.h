@@ -1,4 +1,4 @@
-// gpu::layernorm — the CUDA twin of kernels/cpu/norm.h layernorm (SPEC §4.2; the indexer's k_norm).
+// gpu::layernorm — the CUDA twin of kernels/cpu/norm.h layernorm (MODEL §4.2; the indexer's k_norm).
 //
 //   x, y : fp32 [rows, dim] device, contiguous; y may alias x
 //   w, b : fp32 [dim] device

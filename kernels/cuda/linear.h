@@ -12,9 +12,9 @@
 //   F16     | dequantize W tile → fp32, then the F32 path           | x as given (fp32)
 //   BF16    | cublasGemmEx bf16×bf16 → fp32, CUBLAS_COMPUTE_32F     | bf16(x) (RNE)
 //   F8_E4M3 | dequantize W tile → bf16 (exact for power-of-two      | bf16(x) (RNE)
-//           | ue8m0 scales, SPEC §3.2/3.3), then the BF16 path      |
+//           | ue8m0 scales, MODEL §3.2/3.3), then the BF16 path      |
 // kFp32: every dtype dequantized to fp32 tiles (F32 used in place), x as given, the F32 path.
-// kFp8 on F8 weights: REF's fp8_gemm (SPEC §3.5) in cuBLASLt —
+// kFp8 on F8 weights: REF's fp8_gemm (MODEL §3.5) in cuBLASLt —
 //   (x_q, s_x) = act_quant(x) (kernels/cuda/act_quant.h: bf16(x) first, ue8m0 scales), then
 //   e4m3 W (A, op T, K-major) × e4m3 x_q (B, op N) with A_SCALE_MODE = BLK128x128_32F (the
 //   checkpoint's weight_scale_inv grid) and B_SCALE_MODE = VEC128_32F (s_x), fp32 accumulation
@@ -65,7 +65,7 @@ constexpr int64_t kDequantTileBytes = int64_t(64) << 20;
 //   kFp32 : every weight dtype dequantized to fp32 tiles, x as given, fp32 GEMM with TF32 off
 //           (CUBLAS_COMPUTE_32F_PEDANTIC): the CPU exact profile up to summation order.
 //   kBf16 : the table above (F32 weights stay on the fp32 pedantic path).
-//   kFp8  : F8 weights: act_quant(x) → e4m3 × e4m3 in cuBLASLt with block scales (SPEC §3.5).
+//   kFp8  : F8 weights: act_quant(x) → e4m3 × e4m3 in cuBLASLt with block scales (MODEL §3.5).
 //           !! Non-F8 weights, and shapes the cuBLASLt heuristic rejects, take the kBf16 path.
 enum class GemmPrecision { kFp32, kBf16, kFp8 };
 
@@ -78,7 +78,7 @@ inline void linear(Context& ctx, const float* x, int64_t M, const WeightDevice& 
 
 // gpu::linear_batched_heads — one small linear per attention head in ONE strided-batched cuBLAS
 // call (cublasGemmStridedBatchedEx), for absorbed MLA's per-head products (W_UKᵀ for q̃, W_UV for
-// the output; SPEC §6.4):
+// the output; MODEL §6.4):
 //   y[s, h, :N] = W_h · x[s, h, :K]          s < rows, h < heads
 //   x : fp32 device, element (s, h, k) at x[s·x_row_stride + h·x_head_stride + k]
 //   w : [heads·N, K] row-major, head h = rows [h·N, (h+1)·N) (w.rows = heads·N, w.cols = K);

@@ -1,5 +1,5 @@
 // gpu::mla_decode — absorbed (MQA-mode) MLA decode on tensor cores over a bf16 latent cache
-// (SPEC §6.4, §6.5), flash-decoding style: split-K over key chunks, then a combine kernel.
+// (MODEL §6.4, §6.5), flash-decoding style: split-K over key chunks, then a combine kernel.
 //
 //   S query tokens (S ≤ 4), H heads (H % 16 == 0: 128 at V3.2, 16 or 8·2 in the small presets),
 //   D = r_kv + d_r = 512 + 64 = 576 (fixed: the kernel's tiles are built for these widths).
@@ -40,7 +40,7 @@ struct MlaDecodeParams {
   int64_t n = 0;               // entries per query (dense: the context length; indexed: the top-k)
   int64_t index_stride = 0;    // int32s between consecutive queries' index rows (0 → n)
   int64_t cache_stride = 576;  // bf16 elements between latent rows
-  float scale = 1.f;           // softmax scale (SPEC §6.2)
+  float scale = 1.f;           // softmax scale (MODEL §6.2)
   int64_t num_splits = 0;      // key chunks per (query, head group); 0 → automatic
 };
 

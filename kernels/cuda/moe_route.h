@@ -1,4 +1,4 @@
-// gpu::moe_route — the CUDA twin of kernels/cpu/moe_route.h moe_route (SPEC §8.2), for T tokens.
+// gpu::moe_route — the CUDA twin of kernels/cpu/moe_route.h moe_route (MODEL §8.2), for T tokens.
 //
 //   logits : fp32 [T, E] device          bias : fp32 [E] device or nullptr
 //   ids    : int32 [T, K] device, ascending per token

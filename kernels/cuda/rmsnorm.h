@@ -1,4 +1,4 @@
-// gpu::rmsnorm — the CUDA twin of kernels/cpu/norm.h rmsnorm (SPEC §4.1).
+// gpu::rmsnorm — the CUDA twin of kernels/cpu/norm.h rmsnorm (MODEL §4.1).
 //
 //   x, y : fp32 [rows, dim] device, row-major, contiguous; y may alias x
 //   w    : fp32 [dim] device

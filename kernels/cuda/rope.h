@@ -1,4 +1,4 @@
-// gpu::rope_apply — the CUDA twin of kernels/cpu/rope.h rope_apply (SPEC §4.3, §4.4).
+// gpu::rope_apply — the CUDA twin of kernels/cpu/rope.h rope_apply (MODEL §4.3, §4.4).
 //
 //   RopeTableDevice: the CPU RopeTable's cos/sin rows copied to the device once
 //                    (cos, sin fp32 [max_pos, dim/2]); rotation is bit-for-bit the CPU formula.

@@ -63,7 +63,7 @@ TEST(Cli, RunSucceedsInAllModes) {
 TEST(Cli, InfoReportsRealV32Footprint) {
   Result r = dsv32("info --preset v32");
   EXPECT_EQ(r.status, 0) << r.out;
-  // SPEC §6.5: REF caches 78,324 bytes/token over 61 layers; naive bf16 K/V 4,997,120.
+  // MODEL §6.5: REF caches 78,324 bytes/token over 61 layers; naive bf16 K/V 4,997,120.
   EXPECT_NE(r.out.find("78324"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("4997120"), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("671.878 B total"), std::string::npos) << r.out;

@@ -74,7 +74,7 @@ inline std::vector<float> blocky_activations(int64_t M, int64_t K, uint32_t seed
   return x;
 }
 
-// SPEC §3.4 on the CPU, one (row, 128-block) at a time (the reference of test_act_quant and of the
+// MODEL §3.4 on the CPU, one (row, 128-block) at a time (the reference of test_act_quant and of the
 // FP8 GEMM emulation). x [M, K] row stride x_stride; codes [M, K]; scales row-major [M, K/128].
 inline void act_quant_reference(const std::vector<float>& x, int64_t M, int64_t K, int64_t x_stride, bool ue8m0,
                                 bool bf16_input, std::vector<uint8_t>& codes, std::vector<float>& scales) {

@@ -1,4 +1,4 @@
-// gpu::act_quant against a plain CPU transcription of SPEC §3.4 written here (it depends on nothing
+// gpu::act_quant against a plain CPU transcription of MODEL §3.4 written here (it depends on nothing
 // but kernels/numeric.h's e4m3 encoder, itself tested on every code). Every step is exact or a
 // single correctly rounded fp32 operation on both sides (max, ·(1/448), bit manipulation, one
 // division, RNE to e4m3), so codes and scales must match BIT FOR BIT: no tolerance.

@@ -221,7 +221,7 @@ class AttendAbsorbedTest : public GpuParamTest<AbsorbedCase> {};
 TEST_P(AttendAbsorbedTest, MatchesCpu) {
   const auto c = GetParam();
   const int64_t r_kv = 512, d_r = 64, D = r_kv + d_r;
-  const float scale = 0.1352337788608801f;  // SPEC §6.2
+  const float scale = 0.1352337788608801f;  // MODEL §6.2
   auto q = randn(c.heads * D, 41, 0.25f), cache = randn(c.T * D, 42);
   std::vector<int32_t> index;
   int64_t n = c.T;
@@ -367,7 +367,7 @@ INSTANTIATE_TEST_SUITE_P(Cuda, TopkTest,
 
 // Indexer scores → top-k on the GPU against the same on the CPU. The scores differ by rounding
 // (bound b_u above), so the sets may differ only at near-ties: every position in the symmetric
-// difference must score within b_u + b_kth of the CPU's k-th largest score (SPEC §7.6).
+// difference must score within b_u + b_kth of the CPU's k-th largest score (MODEL §7.6).
 TEST_F(GpuTest, IndexerThenTopkTieAware) {
   const IndexerParams p{64, 128, 256};
   const int64_t n = 3000;

@@ -1,6 +1,6 @@
 // gpu::linear's GemmPrecision modes (kernels/cuda/linear.h):
 //   kFp32  vs the CPU exact linear, every weight dtype;
-//   kFp8   vs a CPU emulation of REF's fp8_gemm (SPEC §3.5) and vs the CPU exact linear with the
+//   kFp8   vs a CPU emulation of REF's fp8_gemm (MODEL §3.5) and vs the CPU exact linear with the
 //          "emulate act_quant" bound; shapes the FP8 path cannot take must fall back to kBf16
 //          bit for bit and be counted.
 // Inputs come from gemm_test_util.h: F8 block scales span 2^-10..2^-6 and each activation
@@ -97,7 +97,7 @@ INSTANTIATE_TEST_SUITE_P(Cuda, GemmFp32Test,
 // max(2^-4·|x_k|, 2^-10·s_x) (half an e4m3 ulp, 3 mantissa bits; subnormal spacing 2^-9·s_x),
 // errors spread over that interval with random signs, so Σ_k w_k·(x̂_k − x_k) has standard
 // deviation σ ≤ sqrt(Σ_k w_k²·e_k²/3); bound 6σ (a per-element tail probability ~1e-9) — and
-// (5) the CPU's own γ_K·Σ|x·w|. This is SPEC §3.5's "~0.3–1 %" made per element.
+// (5) the CPU's own γ_K·Σ|x·w|. This is MODEL §3.5's "~0.3–1 %" made per element.
 // Checked on the CPU with the GPU replaced by the emulation itself (these shapes, K up to 7168):
 // exact vs emulated stays within bound_exact with worst err/bound 0.32, rms(exact − emulated) ≈
 // 2.7 % of rms(y).

@@ -37,7 +37,7 @@ template <class T>
 using Dev = gpu::DeviceArray<T>;
 
 constexpr int64_t kD = gpu::kMlaRowDim, kV = gpu::kMlaLatentDim;
-constexpr float kScale = 0.1352337788608801f;  // SPEC §6.2
+constexpr float kScale = 0.1352337788608801f;  // MODEL §6.2
 
 std::vector<uint16_t> to_bf16(const std::vector<float>& x) {
   std::vector<uint16_t> b(x.size());

@@ -1,4 +1,4 @@
-// Exhaustive tests of the scalar number formats in kernels/numeric.h (SPEC §3.1).
+// Exhaustive tests of the scalar number formats in kernels/numeric.h (MODEL §3.1).
 //
 // Tolerance: every comparison here is EXACT (bitwise, or == on floats). bf16, f16 and f8 e4m3fn
 // all embed exactly in fp32 (fewer exponent and mantissa bits), so decoding has exactly one

@@ -102,7 +102,7 @@ TEST(Ops, WeightRowsSliceKeepsScaleGrid) {
 }
 
 TEST(Ops, YarnFrequenciesMatchSpecTable) {
-  // SPEC §4.3 table for d_r = 64, θ = 1e4, factor 40, L0 4096, β 32/1 (values given to 7 digits).
+  // MODEL §4.3 table for d_r = 64, θ = 1e4, factor 40, L0 4096, β 32/1 (values given to 7 digits).
   RopeTable t({64, 10000.0, 40.0, 4096, 32, 1}, 4);
   const std::pair<int, double> expect[] = {{0, 1.0}, {10, 5.623413e-02}, {11, 3.900693e-02},
                                            {16, 5.500000e-03}, {22, 1.778279e-04}, {23, 3.333804e-05},

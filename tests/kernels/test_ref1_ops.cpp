@@ -1,4 +1,4 @@
-// The REF-1 emulation ops (SPEC §3.4, §3.5, §6.6): round_bf16, act_quant, fp8_gemm, attend_ref1.
+// The REF-1 emulation ops (MODEL §3.4, §3.5, §6.6): round_bf16, act_quant, fp8_gemm, attend_ref1.
 // act_quant is checked on hand-computed blocks; fp8_gemm against a double-precision evaluation of
 // the same formula (independent quantizer: std::log2 + the table-search e4m3 encoder); attend_ref1
 // against a double evaluation without rounding, with a bound derived from its bf16 points.
@@ -96,7 +96,7 @@ TEST(Ref1Ops, ActQuantHandCheckedBlocks) {
 }
 
 TEST(Ref1Ops, ActQuantRoundtripIsLosslesslyRequantized) {
-  // SPEC §6.6: the simulated latent q·s re-quantizes to the same values (amax/s ∈ (224, 448]).
+  // MODEL §6.6: the simulated latent q·s re-quantizes to the same values (amax/s ∈ (224, 448]).
   std::vector<float> x = randn(4 * 512, 5, 2.f), y = x;
   act_quant_roundtrip({4, 512, 128, true}, y.data());
   std::vector<float> z = y;
@@ -137,7 +137,7 @@ struct Fp8Weight {
   }
 };
 
-// The formula of SPEC §3.5 in double, with its own quantizer. Returns y before the bf16 rounding
+// The formula of MODEL §3.5 in double, with its own quantizer. Returns y before the bf16 rounding
 // and, per output, Σ|terms| (for the fp32 error bound).
 void fp8_gemm_double(const std::vector<float>& x, int64_t M, const Weight& w, std::vector<double>& y,
                      std::vector<double>& mag) {

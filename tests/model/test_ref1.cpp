@@ -5,7 +5,7 @@
 //     bit-identical within one MLA mode, because every REF-1 point is per element or per row
 //     (act_quant blocks lie inside a row). REF-1 itself is NOT prefill/decode invariant: it runs
 //     prefill through the naive path and decode through the absorbed one, whose rounding points
-//     differ (SPEC §6.6) — here the mode is fixed per Model, so that case is naive vs absorbed:
+//     differ (MODEL §6.6) — here the mode is fixed per Model, so that case is naive vs absorbed:
 //   naive vs absorbed under ref1: the two paths' rounding points differ, bounded like ref1 vs exact.
 #include <gtest/gtest.h>
 
@@ -40,7 +40,7 @@ double rel_rms(const std::vector<float>& a, const std::vector<float>& b) {
 //     per-term errors relative to a sum of the same terms); the residual path of a layer crosses
 //     P = 8 such points (q_a, q_b, kv_a, kv_b, o, w1, w3, w2), independent: √P;
 //   * each bf16 point adds ≤ 2^-9 rms relative (half an ulp of 2^-8, /√3); about 20 per layer
-//     (SPEC §10): √20·2^-9 ≈ 0.009, small next to the FP8 term (0.10);
+//     (MODEL §10): √20·2^-9 ≈ 0.009, small next to the FP8 term (0.10);
 //   * errors entering the residual stream are carried, not amplified, by the normalised layers, and
 //     (naive vs absorbed) flips are amplified by later act_quant only up to the same e4m3 level:
 //     growth at most linear in the number of layers L.
