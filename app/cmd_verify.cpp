@@ -32,9 +32,9 @@ int run(const std::vector<std::string>& args) {
   app::ArgParser p("verify", "Compare two activation dumps (A = candidate, B = reference) tensor by tensor.");
   std::vector<std::string> files;
   p.allow_positional(&files, "A.h5 B.h5");
-  std::string profile = "fp32", profiles_file = default_profiles(), tensors, json_out;
+  std::string profile = "exact", profiles_file = default_profiles(), tensors, json_out;
   bool fail_fast = false, quiet = false;
-  p.add("--profile", &profile, "NAME", "tolerance profile: exact, fp32, bf16 (see verify/profiles.json)");
+  p.add("--profile", &profile, "NAME", "tolerance profile: bitwise (bit-identical), exact (fp32 vs fp32/fp64), ref1, bf16; the old name fp32 means exact (verify/profiles.json)");
   p.add("--profiles", &profiles_file, "FILE", "tolerance profile file ($DSV32_PROFILES overrides the default)");
   p.add("--tensors", &tensors, "REGEX", "compare only tensors whose path matches (std::regex_search)");
   p.add("--json", &json_out, "OUT", "also write the report as JSON");
@@ -45,7 +45,7 @@ int run(const std::vector<std::string>& args) {
       "modes only warn. The first tensor beyond tolerance (first failure) and the first index tensor\n"
       "whose sets differ (first flip; ties at the cut-off are excused) are reported in forward order.\n"
       "examples:\n"
-      "  dsv32 verify cpp.h5 ref.h5 --profile fp32 --json report.json\n"
+      "  dsv32 verify cpp.h5 ref.h5 --profile exact --json report.json\n"
       "  dsv32 verify sparse.h5 dense.h5 --tensors '^layers/0[0-3]/' --fail-fast");
   try {
     if (!p.parse(args)) return 0;

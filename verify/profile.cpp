@@ -96,7 +96,9 @@ ProfileSet ProfileSet::load(const std::string& path) {
   return parse(j, path);
 }
 
-const Profile& ProfileSet::get(const std::string& name) const {
+const Profile& ProfileSet::get(const std::string& name_in) const {
+  // "fp32" is the old name of the exact profile (the profile names follow --numerics).
+  const std::string name = name_in == "fp32" && !profiles.count("fp32") ? "exact" : name_in;
   auto it = profiles.find(name);
   if (it != profiles.end()) return it->second;
   std::string known;

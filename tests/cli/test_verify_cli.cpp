@@ -53,7 +53,7 @@ TEST(VerifyCli, ExitCodesAndJson) {
   for (size_t base = 0; base < q.size(); base += size_t(run.dr))
     for (int64_t k = 0; k < run.dr / 2; ++k) std::swap(q[base + size_t(k)], q[base + size_t(k + run.dr / 2)]);
   run.write(a);
-  r = run_cli(a + " " + b + " --profile exact --json " + j);
+  r = run_cli(a + " " + b + " --profile bitwise --json " + j);
   EXPECT_EQ(r.code, 1) << r.out;
   js = read_json(j);
   EXPECT_EQ(js["verdict"], "fail");

@@ -34,7 +34,7 @@ for attn in dense sparse; do
     "$BIN" run "${common[@]}" --dump "$WORK/cpu_$tag.h5" >/dev/null
     for gemm in fp32 bf16; do
       "$BIN" run "${common[@]}" --device cuda --gpu-gemm $gemm --dump "$WORK/cuda_${gemm}_$tag.h5" >/dev/null
-      if "$BIN" verify "$WORK/cuda_${gemm}_$tag.h5" "$WORK/cpu_$tag.h5" --profile $gemm --quiet \
+      if "$BIN" verify "$WORK/cuda_${gemm}_$tag.h5" "$WORK/cpu_$tag.h5" --profile $([ $gemm = fp32 ] && echo exact || echo bf16) --quiet \
            --json "$WORK/verify_${gemm}_$tag.json"; then
         echo "PASS $tag (gpu gemm $gemm)"
       else

@@ -18,7 +18,7 @@ const ProfileSet& profiles() {
   static const ProfileSet p = ProfileSet::load(DSV32_SOURCE_DIR "/verify/profiles.json");
   return p;
 }
-VerifyReport verify(const std::string& a, const std::string& b, const std::string& profile = "fp32",
+VerifyReport verify(const std::string& a, const std::string& b, const std::string& profile = "exact",
                     const VerifyOptions& opt = {}) {
   return verify_dumps(DumpReader(a), DumpReader(b), profiles().get(profile), opt);
 }
@@ -36,20 +36,21 @@ void swap_halves(std::vector<float>& v, int64_t d) {
 }  // namespace
 
 TEST(Profiles, LoadAndDerive) {
-  for (const char* name : {"exact", "fp32", "bf16"}) {
+  for (const char* name : {"bitwise", "exact", "bf16"}) {
     const Profile& p = profiles().get(name);
     EXPECT_FALSE(p.doc.empty()) << name;
   }
   EXPECT_THROW(profiles().get("nope"), Error);
+  EXPECT_EQ(&profiles().get("fp32"), &profiles().get("exact"));  // the old name of the exact profile
   ModelDims dims = ModelDims::from_config(SynthRun().config_json(), 6);
-  const Profile& fp32 = profiles().get("fp32");
+  const Profile& fp32 = profiles().get("exact");
   const Profile& bf16 = profiles().get("bf16");
   double b0 = rel_rms_bound(fp32, "layers/00/q_rope", dims);
   double b2 = rel_rms_bound(fp32, "layers/02/q_rope", dims);
   EXPECT_GT(b0, 0);
   EXPECT_GT(b2, b0);                                                 // depth growth
   EXPECT_GT(rel_rms_bound(bf16, "layers/00/q_rope", dims), 100 * b0);  // bf16 storage dominates
-  EXPECT_EQ(rel_rms_bound(profiles().get("exact"), "layers/00/q_rope", dims), 0);
+  EXPECT_EQ(rel_rms_bound(profiles().get("bitwise"), "layers/00/q_rope", dims), 0);
   EXPECT_TRUE(dims.missing.empty());
   EXPECT_EQ(tensor_leaf("layers/02/q_rope"), "q_rope");
   EXPECT_EQ(tensor_layer("layers/02/q_rope", 3), 2);
@@ -85,7 +86,7 @@ TEST(Verify, IdenticalDumpsPassWithZeroError) {
   const std::string a = tmp_path("id_a.h5"), b = tmp_path("id_b.h5");
   run.write(a);
   run.write(b);
-  for (const char* prof : {"exact", "fp32", "bf16"}) {
+  for (const char* prof : {"bitwise", "exact", "bf16"}) {
     VerifyReport r = verify(a, b, prof);
     EXPECT_EQ(r.verdict, "pass") << prof;
     EXPECT_EQ(r.first_failure, "");
@@ -124,8 +125,8 @@ TEST(Verify, SmallFp32NoisePassesFp32ButNotExact) {
     for (auto& v : t.f)
       if (std::isfinite(v)) v = std::nextafter(v, INFINITY);
   run.write(a);
-  EXPECT_EQ(verify(a, b, "fp32").verdict, "pass");
-  VerifyReport ex = verify(a, b, "exact");
+  EXPECT_EQ(verify(a, b, "exact").verdict, "pass");
+  VerifyReport ex = verify(a, b, "bitwise");
   EXPECT_EQ(ex.verdict, "fail");
   EXPECT_EQ(ex.first_failure, "embed");
   EXPECT_EQ(find(ex, "embed").f.ulp_max, 1);
@@ -137,7 +138,7 @@ TEST(Verify, RopeHalvesSwappedInLayer2IsTheFirstFailure) {
   run.write(b);
   swap_halves(run.t["layers/02/q_rope"].f, run.dr);
   run.write(a);
-  for (const char* prof : {"exact", "fp32", "bf16"}) {
+  for (const char* prof : {"bitwise", "exact", "bf16"}) {
     VerifyReport r = verify(a, b, prof);
     EXPECT_EQ(r.verdict, "fail") << prof;
     EXPECT_EQ(r.first_failure, "layers/02/q_rope") << prof;
@@ -155,10 +156,10 @@ TEST(Verify, RopeHalvesSwappedInLayer2IsTheFirstFailure) {
   // --tensors narrows the comparison; --fail-fast stops at the failure.
   VerifyOptions only;
   only.tensors_regex = "^layers/0[01]/";
-  EXPECT_EQ(verify(a, b, "fp32", only).verdict, "pass");
+  EXPECT_EQ(verify(a, b, "exact", only).verdict, "pass");
   VerifyOptions ff;
   ff.fail_fast = true;
-  VerifyReport r = verify(a, b, "fp32", ff);
+  VerifyReport r = verify(a, b, "exact", ff);
   EXPECT_EQ(r.tensors.back().name, "layers/02/q_rope");
 }
 
@@ -180,7 +181,7 @@ TEST(Verify, ChangedExpertIdIsANonTieFlip) {
   *low = best_out;
   std::sort(row, row + run.K);
   run.write(a);
-  for (const char* prof : {"exact", "fp32", "bf16"}) {
+  for (const char* prof : {"bitwise", "exact", "bf16"}) {
     VerifyReport rep = verify(a, b, prof);
     EXPECT_EQ(rep.verdict, "fail") << prof;
     EXPECT_EQ(rep.first_flip, "layers/01/expert_ids") << prof;
@@ -219,7 +220,7 @@ TEST(Verify, TieAtTheCutOffIsExcused) {
   *low = best_out;
   std::sort(row, row + run.K);
   run.write(a);
-  for (const char* prof : {"exact", "fp32", "bf16"}) {
+  for (const char* prof : {"bitwise", "exact", "bf16"}) {
     VerifyReport rep = verify(a, b, prof);
     EXPECT_EQ(rep.verdict, "pass") << prof << ": " << rep.summary;
     EXPECT_EQ(rep.first_flip, "layers/01/expert_ids");
@@ -233,7 +234,7 @@ TEST(Verify, TieAtTheCutOffIsExcused) {
   // Downstream tensors legitimately change after a tie: reported as diverged, not failed.
   for (auto& v : run.t["layers/01/expert_weights"].f) v += 1;
   run.write(a);
-  VerifyReport rep = verify(a, b, "fp32");
+  VerifyReport rep = verify(a, b, "exact");
   EXPECT_EQ(rep.verdict, "pass") << rep.summary;
   EXPECT_EQ(rep.first_failure, "layers/01/expert_weights");
   EXPECT_EQ(find(rep, "layers/01/expert_weights").status, "diverged");
@@ -257,7 +258,7 @@ TEST(Verify, IndexerTopkTieUsesIndexerScores) {
   std::replace(row, row + run.topk, ord[3], ord[4]);
   std::sort(row, row + run.topk);
   run.write(a);
-  VerifyReport rep = verify(a, b, "exact");
+  VerifyReport rep = verify(a, b, "bitwise");
   EXPECT_EQ(rep.verdict, "pass") << rep.summary;
   EXPECT_EQ(rep.first_flip, "layers/00/indexer_topk");
   EXPECT_EQ(find(rep, "layers/00/indexer_topk").status, "tie");
@@ -266,7 +267,7 @@ TEST(Verify, IndexerTopkTieUsesIndexerScores) {
   run.write(a);
   std::copy(orig.begin(), orig.end(), row);
   run.write(b);
-  rep = verify(a, b, "fp32");
+  rep = verify(a, b, "exact");
   EXPECT_EQ(rep.verdict, "fail");
   EXPECT_EQ(rep.first_bad_flip, "layers/00/indexer_topk");
 }
@@ -285,7 +286,7 @@ TEST(Verify, LogitsMetrics) {
   row[i0] = row[i1];
   row[i1] = v0;
   run.write(a);
-  VerifyReport rep = verify(a, b, "fp32");
+  VerifyReport rep = verify(a, b, "exact");
   EXPECT_EQ(rep.verdict, "fail");
   EXPECT_EQ(rep.first_failure, "logits");
   EXPECT_EQ(rep.logits.top1_raw_mismatch, 1);
@@ -335,7 +336,7 @@ TEST(Verify, FilteredDumpComparesCommonPositions) {
   opt.filter_regex = "layers/01/";
   swap_halves(run.t["layers/01/k_rope"].f, run.dr);
   run.write(part, opt);
-  VerifyReport rep = verify(part, full, "fp32");
+  VerifyReport rep = verify(part, full, "exact");
   EXPECT_EQ(rep.verdict, "fail");
   EXPECT_EQ(rep.first_failure, "layers/01/k_rope");
   const auto& t = find(rep, "layers/01/k_rope");
