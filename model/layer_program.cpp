@@ -214,6 +214,17 @@ const std::vector<int32_t>* LayerProgram::pinned(const std::vector<std::vector<i
   return layer < int(by_layer.size()) && !by_layer[layer].empty() ? &by_layer[layer] : nullptr;
 }
 
+// x = RMSNorm(h) before a block. A bf16 residual point normalises the un-rounded fp32 sum, then
+// stores both the sum and the norm output as bf16 (docs/MODEL.md §4.1).
+void LayerProgram::pre_norm(const std::vector<float>& w, const char* name, int layer, int64_t S, int64_t P) {
+  const int64_t D = c_.hidden_size;
+  float *h = ws_.h.f(), *x = ws_.x.f();
+  ops_->rmsnorm(h, S, D, D, w, c_.rms_norm_eps, x, D);
+  round(Point::kNormOut, x, S * D);
+  round(Point::kResidual, h, S * D);
+  emit(name, layer, P, {S, D}, x);
+}
+
 void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logits, const Observer* obs,
                            int64_t logits_from) {
   const int64_t D = c_.hidden_size, V = c_.vocab_size;
@@ -223,24 +234,15 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
   reserve(S, P + S);
   Workspace& ws = ws_;
   float *h = ws.h.f(), *x = ws.x.f();
-
   ops_->embed(w_->embed, ids, S, h);
   round(Point::kEmbed, h, S * D);
   emit("embed", -1, P, {S, D}, h);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& L = w_->layers[l];
-    // A bf16 residual point normalises the un-rounded fp32 sum, then stores both the sum and the
-    // norm output as bf16 (docs/MODEL.md §4.1).
-    ops_->rmsnorm(h, S, D, D, L.attn_norm, c_.rms_norm_eps, x, D);
-    round(Point::kNormOut, x, S * D);
-    round(Point::kResidual, h, S * D);
-    emit("attn_norm", l, P, {S, D}, x);
+    pre_norm(L.attn_norm, "attn_norm", l, S, P);
     attention_block(l, S, P);
     ops_->add(h, ws.o.f(), S * D);
-    ops_->rmsnorm(h, S, D, D, L.ffn_norm, c_.rms_norm_eps, x, D);
-    round(Point::kNormOut, x, S * D);
-    round(Point::kResidual, h, S * D);
-    emit("ffn_norm", l, P, {S, D}, x);
+    pre_norm(L.ffn_norm, "ffn_norm", l, S, P);
     ffn_block(l, S, P);
     ops_->add(h, ws.ffn.f(), S * D);
     emit_residual(l, P, S);

@@ -78,6 +78,7 @@ class LayerProgram {
   void emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads, int64_t width,
                     const float* src, int64_t row_stride, int64_t head_stride);
   void emit_residual(int layer, int64_t P, int64_t n);
+  void pre_norm(const std::vector<float>& w, const char* name, int layer, int64_t S, int64_t P);
   const std::vector<int32_t>* pinned(const std::vector<std::vector<int32_t>>& by_layer, int layer) const;
   // mla.cpp
   void attention_block(int layer, int64_t S, int64_t P);   // ws.x -> ws.o; writes the cache rows
