@@ -15,39 +15,40 @@ namespace dsv32 {
 namespace {
 
 // Absorbed MLA's per-head weights from kv_b (rows h·(d_n + d_v) + [0, d_n) are W_UK[h], the next
-// d_v rows W_UV[h]). kF32: W_UKᵀ from the fp32 transpose built at load, W_UV as views of kv_b
-// (dequantized on the fly, never copied). kBf16: both rounded to bf16 once, as the official
-// code's weight_dequant returns them; with power-of-two scales that rounding is exact, so the
-// two agree bit for bit there.
+// d_v rows W_UV[h]). W_UKᵀ needs a transposed copy (a per-head transpose of 128×128-block scales
+// is not block-aligned in general): H·r_kv·d_n values per layer, 32 MiB fp32 at V3.2 shapes.
+//   kF32  W_UKᵀ = code·scale in fp32; W_UV = views of kv_b (dequantized on the fly, never copied)
+//   kBf16 both rounded to bf16 once, as the official code's weight_dequant returns them; with
+//         power-of-two scales the rounding is exact, so the two rules agree bit for bit there.
 AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, AbsorbedWeights how) {
   const int64_t H = c.n_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim, rkv = c.kv_lora_rank;
+  const bool bf16 = how == AbsorbedWeights::kBf16;
+  const int64_t uk_size = rkv * dn, per_head = uk_size + (bf16 ? dv * rkv : 0);
   AbsorbedHeads a;
-  if (how == AbsorbedWeights::kF32) {
-    for (int h = 0; h < H; ++h) {
-      a.wuk.push_back(L.wuk_t_head(h));
-      a.wuv.push_back(L.wuv_head(h, c));
-    }
-    return a;
-  }
-  const int64_t per_head = rkv * dn + dv * rkv;
-  a.storage.resize(size_t(H * per_head));
+  if (bf16) a.bf16.resize(size_t(H * per_head));  // per head [W_UKᵀ | W_UV]
+  else a.f32.resize(size_t(H * per_head));
   std::vector<float> row(rkv);
+  auto store = [&](int64_t i, float v) { bf16 ? void(a.bf16[i] = f32_to_bf16(v)) : void(a.f32[i] = v); };
   for (int64_t h = 0; h < H; ++h) {
-    uint16_t* uk = &a.storage[h * per_head];       // [r_kv, d_n] = W_UKᵀ
-    uint16_t* uv = uk + rkv * dn;                  // [d_v, r_kv]
-    const float* wt = L.wuk_t.data() + h * rkv * dn;
-    for (int64_t i = 0; i < rkv * dn; ++i) uk[i] = f32_to_bf16(wt[i]);
-    for (int64_t i = 0; i < dv; ++i) {
-      L.kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, row.data());
-      for (int64_t k = 0; k < rkv; ++k) uv[i * rkv + k] = f32_to_bf16(row[k]);
+    for (int64_t d = 0; d < dn; ++d) {  // W_UKᵀ[h][c][d] = kv_b[h·(d_n+d_v) + d][c]
+      L.kv_b.row_to_f32(h * (dn + dv) + d, 0, rkv, row.data());
+      for (int64_t k = 0; k < rkv; ++k) store(h * per_head + k * dn + d, row[k]);
     }
-  }
-  for (int64_t h = 0; h < H; ++h) {
-    Weight uk, uv;
-    uk.dtype = uv.dtype = DType::BF16;
-    uk.rows = rkv, uk.cols = dn, uk.data = &a.storage[h * per_head];
-    uv.rows = dv, uv.cols = rkv, uv.data = &a.storage[h * per_head + rkv * dn];
+    for (int64_t i = 0; bf16 && i < dv; ++i) {
+      L.kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, row.data());
+      for (int64_t k = 0; k < rkv; ++k) store(h * per_head + uk_size + i * rkv + k, row[k]);
+    }
+    Weight uk;
+    uk.dtype = bf16 ? DType::BF16 : DType::F32;
+    uk.rows = rkv, uk.cols = dn;
+    uk.data = bf16 ? static_cast<const void*>(&a.bf16[h * per_head]) : &a.f32[h * per_head];
     a.wuk.push_back(uk);
+    if (!bf16) {
+      a.wuv.push_back(L.kv_b.rows_slice(h * (dn + dv) + dn, dv));
+      continue;
+    }
+    Weight uv = uk;
+    uv.rows = dv, uv.cols = rkv, uv.data = &a.bf16[h * per_head + uk_size];
     a.wuv.push_back(uv);
   }
   return a;

@@ -46,7 +46,8 @@ struct LayerCache {
 // AbsorbedWeights column: wuk[h] = W_UKᵀ [r_kv, d_n], wuv[h] = W_UV [d_v, r_kv].
 struct AbsorbedHeads {
   std::vector<Weight> wuk, wuv;
-  std::vector<uint16_t> storage;  // the bf16 copies when the profile rounds them
+  std::vector<float> f32;     // kF32: W_UKᵀ [H, r_kv, d_n] (W_UV are views of kv_b)
+  std::vector<uint16_t> bf16; // kBf16: per head [W_UKᵀ | W_UV]
 };
 
 class LayerProgram {

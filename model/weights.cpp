@@ -6,19 +6,6 @@
 
 namespace dsv32 {
 
-Weight LayerWeights::wuk_t_head(int h) const {
-  // wuk_t is [H, r_kv, d_n] with r_kv = kv_b.cols and d_n = wuk_cols.
-  Weight w;
-  w.dtype = DType::F32;
-  w.rows = kv_b.cols;
-  w.cols = wuk_cols;
-  w.data = wuk_t.data() + int64_t(h) * w.rows * w.cols;
-  return w;
-}
-
-Weight LayerWeights::wuv_head(int h, const ModelConfig& c) const {
-  return kv_b.rows_slice(int64_t(h) * (c.qk_nope_head_dim + c.v_head_dim) + c.qk_nope_head_dim, c.v_head_dim);
-}
 
 namespace {
 
@@ -75,16 +62,6 @@ class Loader {
     L.kv_a_norm = vector(p + "self_attn.kv_a_layernorm.weight", c.kv_lora_rank);
     L.kv_b = matrix(p + "self_attn.kv_b_proj.weight", H * (c.qk_nope_head_dim + c.v_head_dim), c.kv_lora_rank);
     L.o = matrix(p + "self_attn.o_proj.weight", D, H * c.v_head_dim);
-    // W_UKᵀ[h][c][d] = kv_b[h·(d_n+d_v) + d][c]
-    const int64_t dn = c.qk_nope_head_dim, rkv = c.kv_lora_rank;
-    L.wuk_t.resize(H * rkv * dn);
-    L.wuk_cols = dn;
-    std::vector<float> row(rkv);
-    for (int64_t h = 0; h < H; ++h)
-      for (int64_t d = 0; d < dn; ++d) {
-        L.kv_b.row_to_f32(h * (dn + c.v_head_dim) + d, 0, rkv, row.data());
-        for (int64_t cc = 0; cc < rkv; ++cc) L.wuk_t[(h * rkv + cc) * dn + d] = row[cc];
-      }
     L.has_indexer = c.has_indexer;
     if (c.has_indexer) {
       const std::string q = p + "self_attn.indexer.";

@@ -3,9 +3,8 @@
 //
 // Matrices stay in their checkpoint dtype (F8 with weight_scale_inv, BF16, F16 or F32) and are
 // dequantized on the fly by kernels/cpu/linear. Vectors (norm weights, biases; a few KB per
-// layer) are converted to fp32 copies. The one derived matrix is W_UKᵀ for absorbed MLA, built
-// once at load in fp32 (H·r_kv·d_n floats per layer: 32 MiB at V3.2 shapes, ~0.3 % of the FP8
-// checkpoint) because a per-head transpose of 128×128-block scales is not block-aligned in general.
+// layer) are converted to fp32 copies. Nothing is derived here: absorbed MLA's per-head W_UKᵀ
+// is formed by the layer program (model/layer_program.cpp, absorbed_heads) when a run needs it.
 // The MTP layer (model.layers.<num_hidden_layers>) is never read.
 #pragma once
 #include <memory>
@@ -39,10 +38,6 @@ struct LayerWeights {
   std::vector<float> kv_a_norm;    // [r_kv]
   Weight kv_b;                     // [H·(d_n + d_v), r_kv] per head: W_UK (d_n rows) then W_UV (d_v rows)
   Weight o;                        // [D, H·d_v]
-  std::vector<float> wuk_t;        // [H, r_kv, d_n] W_UKᵀ per head (fp32, absorbed MLA)
-  int64_t wuk_cols = 0;            // d_n
-  Weight wuk_t_head(int h) const;  // [r_kv, d_n] view of wuk_t
-  Weight wuv_head(int h, const ModelConfig& c) const;  // [d_v, r_kv] view of kv_b rows
   bool has_indexer = false;
   IndexerWeights indexer;
   std::vector<float> ffn_norm;     // [D]

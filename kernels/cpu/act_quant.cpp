@@ -41,11 +41,12 @@ void act_quant(const ActQuantParams& p, const float* x, float* q, float* s) {
     float* qr = q + r * qs;
     for (int64_t b = 0; b < nb; ++b) {
       const int64_t k0 = b * p.block, k1 = std::min(p.dim, k0 + p.block);
+      auto in = [&](int64_t k) { return p.bf16_input ? bf16_to_f32(f32_to_bf16(xr[k])) : xr[k]; };
       float amax = 0.f;
-      for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(xr[k]));
+      for (int64_t k = k0; k < k1; ++k) amax = std::max(amax, std::fabs(in(k)));
       const float sc = act_quant_scale(std::max(amax, kActQuantAmaxFloor), p.pow2_scale);
-      s[r * nb + b] = sc;
-      for (int64_t k = k0; k < k1; ++k) qr[k] = e4m3_round(std::clamp(xr[k] / sc, -kE4m3Max, kE4m3Max));
+      s[p.scale_ld ? b * p.scale_ld + r : r * nb + b] = sc;
+      for (int64_t k = k0; k < k1; ++k) qr[k] = e4m3_round(std::clamp(in(k) / sc, -kE4m3Max, kE4m3Max));
     }
   }
 }
@@ -54,6 +55,7 @@ void act_quant_roundtrip(const ActQuantParams& p, float* x) {
   ActQuantParams one = p;
   one.rows = 1;
   one.q_stride = 0;
+  one.scale_ld = 0;
   const int64_t xs = p.x_stride ? p.x_stride : p.dim, nb = act_quant_blocks(p);
   float scales[64];
   float* sp = nb <= 64 ? scales : nullptr;

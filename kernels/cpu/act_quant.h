@@ -10,7 +10,7 @@
 //                       : amax · fp32(1/448)
 //     q    = e4m3_rne(clamp(x / s, −448, 448))                (true division; round to nearest even)
 //   q : fp32 [rows, dim] (row stride q_stride, 0 = dim): the e4m3 VALUES (exact in fp32), not codes
-//   s : fp32 [rows, n_blocks], n_blocks = ceil(dim / block)
+//   s : fp32 [rows, n_blocks], n_blocks = ceil(dim / block) (or column-major, scale_ld)
 //   !! with ue8m0 scales amax/s lies in (224, 448], so the block maximum's code is ≥ 224; a block
 //      whose maximum is exactly 448·2^k gets s = 2^k and codes ±448 (fp32(1/448) rounds up, but
 //      448·2^k·fp32(1/448) rounds back to 2^k).
@@ -20,11 +20,17 @@
 
 namespace dsv32 {
 
+// The one contract of act_quant for both backends (gpu::act_quant, kernels/cuda/act_quant.h,
+// reads the same struct; it writes e4m3 codes where the CPU writes their values).
 struct ActQuantParams {
   int64_t rows = 0, dim = 0;
   int64_t block = 128;
   bool pow2_scale = true;  // scale_fmt "ue8m0" (the shipped config); false: amax/448 as is
   int64_t x_stride = 0, q_stride = 0;  // 0: dim
+  // 0: s row-major [rows, n_blocks]; > 0 (≥ rows): column-major s[b·scale_ld + r], the layout
+  // cuBLASLt's VEC128 scales want (the GPU requires it).
+  int64_t scale_ld = 0;
+  bool bf16_input = false;  // round x to bf16 first, as REF's activations are bf16
 };
 
 constexpr float kE4m3Max = 448.f;

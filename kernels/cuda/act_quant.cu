@@ -62,15 +62,17 @@ __global__ void act_quant_kernel(const float* __restrict__ x, int64_t M, int64_t
 }  // namespace
 
 void act_quant(Context& ctx, const ActQuantParams& p, const float* x, uint8_t* codes, float* scales) {
-  if (p.K % kActQuantBlock != 0)
-    fail("gpu::act_quant: K = " + std::to_string(p.K) + " is not a multiple of 128");
-  if (p.x_stride < p.K) fail("gpu::act_quant: x_stride " + std::to_string(p.x_stride) + " < K");
-  if (p.scale_ld < p.M) fail("gpu::act_quant: scale_ld " + std::to_string(p.scale_ld) + " < M");
+  const int64_t M = p.rows, K = p.dim, x_stride = p.x_stride ? p.x_stride : K;
+  if (K % kActQuantBlock != 0 || p.block != kActQuantBlock)
+    fail("gpu::act_quant: K = " + std::to_string(K) + ", block " + std::to_string(p.block) +
+         ": needs block 128 and K a multiple of it");
+  if (x_stride < K) fail("gpu::act_quant: x_stride " + std::to_string(x_stride) + " < K");
+  if (p.scale_ld < M) fail("gpu::act_quant: scale_ld " + std::to_string(p.scale_ld) + " < M");
   if (reinterpret_cast<uintptr_t>(codes) % 4 != 0) fail("gpu::act_quant: codes not 4-byte aligned");
-  const int64_t warps = p.M * (p.K / kActQuantBlock);
+  const int64_t warps = M * (K / kActQuantBlock);
   if (warps == 0) return;
   const unsigned grid = unsigned(std::min<int64_t>(detail::ceil_div(warps, kWarpsPerBlock), int64_t(1) << 20));
-  act_quant_kernel<<<grid, kThreads, 0, ctx.stream>>>(x, p.M, p.K, p.x_stride, p.scale_ld, p.ue8m0, p.bf16_input,
+  act_quant_kernel<<<grid, kThreads, 0, ctx.stream>>>(x, M, K, x_stride, p.scale_ld, p.pow2_scale, p.bf16_input,
                                                        codes, scales);
   DSV32_CUDA_LAUNCH_CHECK("act_quant");
 }

@@ -1,7 +1,9 @@
 // gpu::act_quant — REF's activation quantization (MODEL §3.4): per row and per 128-column block,
 // e4m3 codes and one fp32 scale, in the layouts cuBLASLt's block-scaled FP8 GEMM reads.
 //
-//   x      : fp32 [M, K] device, row stride x_stride floats; K % 128 == 0
+// The params are the CPU op's (kernels/cpu/act_quant.h ActQuantParams): M = rows, K = dim,
+// block must be 128; q_stride is unused (codes are packed).
+//   x      : fp32 [M, K] device, row stride x_stride floats (0: K); K % 128 == 0
 //   codes  : uint8 e4m3fn [M, K] device, row stride K (packed); overwritten
 //   scales : fp32 [K/128, scale_ld] device, scales[kb·scale_ld + m]; overwritten for m < M
 //            !! "outer-dim major": M is the fastest dimension. This is the layout cuBLASLt's
@@ -20,21 +22,14 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/act_quant.h"
 #include "kernels/cuda/context.h"
 
 namespace dsv32::gpu {
 
 constexpr int64_t kActQuantBlock = 128;
 
-struct ActQuantParams {
-  int64_t M = 0, K = 0;       // x [M, K], K % 128 == 0
-  int64_t x_stride = 0;       // floats between rows of x (≥ K)
-  int64_t scale_ld = 0;       // floats between scale columns (≥ M)
-  bool ue8m0 = true;          // power-of-two scales (the shipped config's scale_fmt "ue8m0")
-  bool bf16_input = true;     // round x to bf16 first, as REF's bf16 activations are
-};
-
-// Throws dsv32::Error on K % 128 != 0, x_stride < K or scale_ld < M.
+// Throws dsv32::Error on K % 128 != 0, block != 128, x_stride < K or scale_ld < M.
 void act_quant(Context& ctx, const ActQuantParams& p, const float* x, uint8_t* codes, float* scales);
 
 }  // namespace dsv32::gpu

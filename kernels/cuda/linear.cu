@@ -270,7 +270,7 @@ bool linear_fp8(Context& ctx, const float* x, int64_t M, int64_t x_stride, const
     DSV32_CUDA_CHECK(cudaMemsetAsync(xs, 0, size_t(kb_count * M4) * 4, ctx.stream));
   }
   ActQuantParams aq;
-  aq.M = M, aq.K = K, aq.x_stride = x_stride, aq.scale_ld = M4;
+  aq.rows = M, aq.dim = K, aq.x_stride = x_stride, aq.scale_ld = M4, aq.bf16_input = true;
   act_quant(ctx, aq, x, codes, xs);
   if (repack) {
     repack_scale_kernel<<<grid_for(nb * ld_scale), kThreads, 0, ctx.stream>>>(w.scale, w.scale_cols, g0, nb,

@@ -2,6 +2,7 @@
 // a Weight of any dtype with its storage, and inputs whose magnitudes vary per 128-block so that a
 // block scale applied to the wrong rows or columns shows up as an error of a factor ≥ 2.
 #pragma once
+#include "kernels/cpu/act_quant.h"
 #include <algorithm>
 #include <cmath>
 #include <cstdint>
@@ -74,29 +75,18 @@ inline std::vector<float> blocky_activations(int64_t M, int64_t K, uint32_t seed
   return x;
 }
 
-// MODEL §3.4 on the CPU, one (row, 128-block) at a time (the reference of test_act_quant and of the
-// FP8 GEMM emulation). x [M, K] row stride x_stride; codes [M, K]; scales row-major [M, K/128].
+// The CPU act_quant (kernels/cpu/act_quant.h: the same ActQuantParams contract as gpu::act_quant)
+// as codes, the reference of test_act_quant and of the FP8 GEMM emulation. x [M, K] row stride
+// x_stride; codes [M, K]; scales row-major [M, K/128].
 inline void act_quant_reference(const std::vector<float>& x, int64_t M, int64_t K, int64_t x_stride, bool ue8m0,
                                 bool bf16_input, std::vector<uint8_t>& codes, std::vector<float>& scales) {
-  const int64_t KB = K / 128;
-  codes.assign(size_t(M * K), 0);
-  scales.assign(size_t(M * KB), 0.f);
-  for (int64_t m = 0; m < M; ++m)
-    for (int64_t kb = 0; kb < KB; ++kb) {
-      float v[128], amax = 0.f;
-      for (int j = 0; j < 128; ++j) {
-        v[j] = x[size_t(m * x_stride + kb * 128 + j)];
-        if (bf16_input) v[j] = bf16_to_f32(f32_to_bf16(v[j]));
-        amax = std::max(amax, std::fabs(v[j]));
-      }
-      float s = std::max(amax, 1e-4f) * (1.f / 448.f);
-      if (ue8m0) {
-        const uint32_t b = bits_from_f32(s);
-        s = f32_from_bits((((b >> 23) & 0xffu) + ((b & 0x7fffffu) ? 1u : 0u)) << 23);
-      }
-      scales[size_t(m * KB + kb)] = s;
-      for (int j = 0; j < 128; ++j) codes[size_t(m * K + kb * 128 + j)] = f32_to_f8e4m3(v[j] / s);
-    }
+  ActQuantParams p;
+  p.rows = M, p.dim = K, p.x_stride = x_stride, p.pow2_scale = ue8m0, p.bf16_input = bf16_input;
+  std::vector<float> q(size_t(M * K));
+  scales.assign(size_t(M * act_quant_blocks(p)), 0.f);
+  dsv32::act_quant(p, x.data(), q.data(), scales.data());
+  codes.resize(q.size());
+  for (size_t i = 0; i < q.size(); ++i) codes[i] = f32_to_f8e4m3(q[i]);  // e4m3 values: exact codes
 }
 
 // γ_n for a unit roundoff u other than fp32's.

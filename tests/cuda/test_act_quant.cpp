@@ -73,8 +73,9 @@ TEST_P(ActQuantTest, BitExactVsSpec) {
   std::vector<float> want_scales;
   act_quant_reference(x, c.M, c.K, x_stride, c.ue8m0, c.bf16_input, want_codes, want_scales);
 
-  gpu::ActQuantParams p;
-  p.M = c.M, p.K = c.K, p.x_stride = x_stride, p.scale_ld = scale_ld, p.ue8m0 = c.ue8m0, p.bf16_input = c.bf16_input;
+  ActQuantParams p;
+  p.rows = c.M, p.dim = c.K, p.x_stride = x_stride, p.scale_ld = scale_ld, p.pow2_scale = c.ue8m0,
+  p.bf16_input = c.bf16_input;
   Dev<float> dx(ctx(), x);
   Dev<uint8_t> dcodes(size_t(c.M * c.K));
   Dev<float> dscales(ctx(), std::vector<float>(size_t(KB * scale_ld), -1.f));  // sentinel in the padding
@@ -108,10 +109,10 @@ INSTANTIATE_TEST_SUITE_P(Cuda, ActQuantTest,
                                            ActQuantCase{37, 2048, 5, 1, false, false}));
 
 TEST_F(GpuTest, ActQuantRejectsRaggedK) {
-  gpu::ActQuantParams p;
-  p.M = 2, p.K = 200, p.x_stride = 200, p.scale_ld = 4;
+  ActQuantParams p;
+  p.rows = 2, p.dim = 200, p.x_stride = 200, p.scale_ld = 4;
   EXPECT_THROW(gpu::act_quant(ctx(), p, nullptr, nullptr, nullptr), Error);
-  p.K = 256, p.x_stride = 256, p.scale_ld = 1;  // scale_ld < M
+  p.dim = 256, p.x_stride = 256, p.scale_ld = 1;  // scale_ld < M
   EXPECT_THROW(gpu::act_quant(ctx(), p, nullptr, nullptr, nullptr), Error);
 }
 
