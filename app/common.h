@@ -5,13 +5,13 @@
 #include <string>
 #include <vector>
 
+#include "reports/provenance.h"
+
 namespace dsv32::app {
 
 inline constexpr const char* kVersion = "0.1.0";
-// `git rev-parse HEAD` of the source tree the binary was built from, or "unknown".
-std::string git_commit();
-// Current UTC time, ISO 8601.
-std::string utc_now();
+using reports::git_commit;  // reports/provenance.h
+using reports::utc_now;
 // Reads comma/whitespace separated integers from a file ("-" = stdin); throws Error naming it.
 std::vector<int64_t> read_ids_file(const std::string& path);
 // Reads a whole file; throws Error naming it.

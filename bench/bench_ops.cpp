@@ -36,7 +36,7 @@
 #include <thread>
 #include <vector>
 
-#include "app/common.h"
+#include "reports/provenance.h"
 #include "bench/bench_util.h"
 #include "bench/peak.h"
 #include "kernels/cpu/attention.h"
@@ -431,7 +431,7 @@ int main(int argc, char** argv) {
   benchmark::AddCustomContext("peak_gbps_1t", fmt(pk.gbps_1t));
   benchmark::AddCustomContext("threads", std::to_string(threads));
   benchmark::AddCustomContext("probe_bytes", std::to_string(probe_bytes));
-  benchmark::AddCustomContext("git_commit", dsv32::app::git_commit());
+  benchmark::AddCustomContext("git_commit", dsv32::reports::git_commit());
   benchmark::AddCustomContext("full", g_full ? "true" : "false");
 
   dsv32::ThreadPool pool(threads);

@@ -8,35 +8,55 @@
 #include <cstdint>
 #include <map>
 #include <memory>
+#include <stdexcept>
 #include <string>
 #include <vector>
 
 #include "kernels/cpu/linear.h"
 #include "kernels/numeric.h"
+#include "model/config.h"
+#include "model/synth.h"
 
 namespace dsv32::bench {
 
-// The op-relevant hyper-parameters of the synth presets (model/synth.cpp) and real V3.2.
+// The op-relevant hyper-parameters of the synth presets, read from the config.json each preset
+// writes (model/synth.cpp is the one place they are spelled; "v32" is the real V3.2).
 struct Shapes {
-  const char* name;
+  std::string name;
   int64_t D, H, rq, rkv, dn, dr, dv;     // hidden, heads, q_lora, kv_lora, nope, rope, v
   int64_t E, I_moe, I_dense, K;          // routed experts, expert width, dense MLP width, top-K
   int n_group, topk_group;
   int64_t HI, dI, topk;                  // indexer heads, head dim, index_topk
+  int64_t V;                             // vocabulary
+  double s_att;                          // softmax scale (YaRN mscale² / √d_qk, MODEL §6.2)
   std::vector<int64_t> ctx, ctx_full;    // attention context lengths: default run / --full adds
   int64_t dqk() const { return dn + dr; }
   int64_t lat() const { return rkv + dr; }
 };
 
+inline Shapes preset_shapes(const std::string& preset, std::vector<int64_t> ctx, std::vector<int64_t> ctx_full) {
+  SynthOptions o;
+  o.preset = preset;
+  const ModelConfig c = parse_config(synth_config_json(o), "synth preset " + preset);
+  return {preset, c.hidden_size, c.n_heads, c.q_lora_rank, c.kv_lora_rank, c.qk_nope_head_dim,
+          c.qk_rope_head_dim, c.v_head_dim, c.n_routed_experts, c.moe_intermediate_size, c.intermediate_size,
+          c.n_experts_per_tok, c.n_group, c.topk_group, c.index_n_heads, c.index_head_dim, c.index_topk,
+          c.vocab_size, c.softmax_scale(), std::move(ctx), std::move(ctx_full)};
+}
+
 inline const std::vector<Shapes>& presets() {
   static const std::vector<Shapes> p = {
-      {"tiny", 256, 8, 128, 64, 32, 32, 32, 16, 128, 512, 4, 4, 2, 4, 64, 64, {256, 2048}, {16384}},
-      {"small", 1024, 16, 384, 256, 64, 32, 64, 32, 256, 2816, 4, 4, 2, 8, 64, 256, {1024, 4096},
-       {16384, 65536}},
-      {"v32", 7168, 128, 1536, 512, 128, 64, 128, 256, 2048, 18432, 8, 8, 4, 64, 128, 2048,
-       {2048, 8192}, {32768, 131072}},
+      preset_shapes("tiny", {256, 2048}, {16384}),
+      preset_shapes("small", {1024, 4096}, {16384, 65536}),
+      preset_shapes("v32", {2048, 8192}, {32768, 131072}),
   };
   return p;
+}
+
+inline const Shapes& preset(const std::string& name) {
+  for (const Shapes& s : presets())
+    if (s.name == name) return s;
+  throw std::runtime_error("bench: no preset " + name);
 }
 
 // ---- machine peaks (filled by main before any benchmark runs) ----

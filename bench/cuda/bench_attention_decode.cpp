@@ -16,6 +16,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/cuda/cuda_bench_util.h"
 #include "kernels/cuda/indexer.h"
 #include "kernels/cuda/mla_decode.h"
@@ -25,8 +26,8 @@ namespace dsv32::cuda_bench {
 namespace {
 
 using benchmark::State;
-constexpr double kScale = 0.1352337788608801;  // MODEL §6.2
-constexpr int64_t kTopk = 2048, kHI = 64, kDI = 128;
+const double kScale = bench::preset("v32").s_att;  // MODEL §6.2
+const int64_t kTopk = bench::preset("v32").topk, kHI = bench::preset("v32").HI, kDI = bench::preset("v32").dI;
 
 // k ascending distinct positions in [0, T) (what the indexer's top-k hands to attention).
 std::vector<int32_t> random_positions(int64_t T, int64_t k, uint32_t seed) {

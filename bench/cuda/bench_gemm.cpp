@@ -18,6 +18,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/bench_util.h"
 #include "bench/cuda/cuda_bench_util.h"
 #include "kernels/cuda/linear.h"
 #include "kernels/cuda/moe_experts.h"
@@ -28,7 +29,9 @@ namespace {
 using benchmark::State;
 using gpu::GemmPrecision;
 
-constexpr int64_t kD = 7168, kExperts = 256, kTopK = 8, kIMoe = 2048, kVocab = 129280;
+// The real V3.2 shapes, from the synth preset (bench/bench_util.h).
+const bench::Shapes& kV32 = bench::preset("v32");
+const int64_t kD = kV32.D, kExperts = kV32.E, kTopK = kV32.K, kIMoe = kV32.I_moe, kVocab = kV32.V;
 
 const char* impl_token(GemmPrecision p) {
   return p == GemmPrecision::kFp8 ? "cublaslt_fp8" : p == GemmPrecision::kBf16 ? "cublas_bf16" : "cublas_fp32";
@@ -125,8 +128,9 @@ void bm_moe_experts(State& st, GemmPrecision prec, int64_t S) {
 
 const bool g_registered = [] {
   struct Mat { const char* name; int64_t N, K; };
-  const Mat mats[] = {{"q_a", 1536, kD},          {"q_b", 24576, 1536},        {"kv_a", 576, kD},
-                      {"o", kD, 16384},           {"expert_gate", kIMoe, kD}, {"expert_down", kD, kIMoe},
+  const Mat mats[] = {{"q_a", kV32.rq, kD},           {"q_b", kV32.H * kV32.dqk(), kV32.rq},
+                      {"kv_a", kV32.lat(), kD},         {"o", kD, kV32.H * kV32.dv},
+                      {"expert_gate", kIMoe, kD},       {"expert_down", kD, kIMoe},
                       {"lm_head", kVocab, kD}};
   for (const Mat& m : mats)
     for (int64_t M : {int64_t(1), int64_t(64), int64_t(4096)})

@@ -36,14 +36,10 @@ namespace {
 using benchmark::State;
 using bench::Shapes;
 
-const Shapes& v32() {
-  for (const Shapes& s : bench::presets())
-    if (std::string(s.name) == "v32") return s;
-  fail("bench_ops_cuda: no v32 preset in bench/bench_util.h");
-}
+const Shapes& v32() { return bench::preset("v32"); }
 
-constexpr int64_t kVocab = 129280;
-constexpr double kAttnScale = 0.1352337788608801;  // MODEL §1.2 s_att (YaRN mscale²/√d_qk)
+const int64_t kVocab = v32().V;
+const double kAttnScale = v32().s_att;  // MODEL §1.2 s_att (YaRN mscale²/√d_qk)
 const std::string kP = "v32";
 
 std::string i2s(int64_t v) { return std::to_string(v); }

@@ -21,7 +21,7 @@
 
 #include <nlohmann/json.hpp>
 
-#include "app/common.h"
+#include "reports/provenance.h"
 #include "bench/cuda/cuda_bench_util.h"
 
 namespace {
@@ -56,7 +56,7 @@ void add_context(const dsv32::cuda_bench::DevicePeaks& pk, bool flush) {
                    "bf16 in/out fp32 accumulate, best of 5; fp32: cublasGemmEx 8192^3 COMPUTE_32F_PEDANTIC "
                    "(no TF32), best of 3; fp8: datasheet dense (not measured)");
   AddCustomContext("l2_flush", flush ? "memset 2x L2 before every timed call" : "off");
-  AddCustomContext("git_commit", dsv32::app::git_commit());
+  AddCustomContext("git_commit", dsv32::reports::git_commit());
 }
 
 // The no-device result: Google Benchmark's JSON shape with no benchmarks (or a CSV header).
@@ -76,13 +76,13 @@ void write_empty_result(const std::string& path, const std::string& format, cons
     return;
   }
   nlohmann::json j;
-  j["context"] = {{"date", dsv32::app::utc_now()},
+  j["context"] = {{"date", dsv32::reports::utc_now()},
                   {"executable", "bench_cuda_ops"},
                   {"device", "cuda"},
                   {"device_name", "none"},
                   {"producer", "bench_cuda_ops"},
                   {"no_device", why},
-                  {"git_commit", dsv32::app::git_commit()}};
+                  {"git_commit", dsv32::reports::git_commit()}};
   j["benchmarks"] = nlohmann::json::array();
   f << j.dump(2) << "\n";
 }
