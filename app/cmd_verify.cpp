@@ -44,6 +44,9 @@ int run(const std::vector<std::string>& args) {
       "Exit status: 0 pass, 1 fail, 2 error. Shapes must match; ids must match; differing attn/mla\n"
       "modes only warn. The first tensor beyond tolerance (first failure) and the first index tensor\n"
       "whose sets differ (first flip; ties at the cut-off are excused) are reported in forward order.\n"
+      "Provenance: a differing row whose inputs are all identical is an origin; a tensor with more\n"
+      "origins than independent rounding-boundary flips allow is 'systematic' and fails the run\n"
+      "whatever the magnitudes (verify/provenance.h).\n"
       "examples:\n"
       "  dsv32 verify cpp.h5 ref.h5 --profile fp32 --json report.json\n"
       "  dsv32 verify sparse.h5 dense.h5 --tensors '^layers/0[0-3]/' --fail-fast");

@@ -8,7 +8,8 @@
 //   first_flip     first index tensor whose sets differ in some row, excused or not
 //   first_bad_flip first index tensor with a row that is not excused as a tie
 //   verdict fail   when there is a bad flip, or a failure that no (excused) flip precedes, or the
-//                  logits' KL/top-1/top-5 miss the profile; tensors beyond tolerance after an excused
+//                  logits' KL/top-1/top-5 miss the profile, or a tensor's provenance verdict is
+//                  `systematic` (verify/provenance.h) whatever the magnitudes; tensors beyond tolerance after an excused
 //                  flip are reported as "diverged" (a tie legitimately changes what follows).
 #pragma once
 #include <cstdint>
@@ -20,6 +21,7 @@
 
 #include "verify/dump.h"
 #include "verify/profile.h"
+#include "verify/provenance.h"
 
 namespace dsv32 {
 
@@ -70,6 +72,7 @@ struct TensorReport {
   FloatStats f;
   IndexStats ix;
   std::vector<int64_t> worst_at;      // coordinates of the worst element, row as absolute position
+  ProvenanceStats prov;               // origin / propagated rows and the flip-or-systematic verdict
 };
 
 struct VerifyOptions {
@@ -83,6 +86,9 @@ struct VerifyReport {
   std::string summary;                // the one-line verdict
   std::string first_failure, first_flip, first_bad_flip;
   bool first_flip_excused = false;
+  std::string first_origin;           // first tensor (forward order) with an origin row
+  int64_t first_origin_pos = -1;      // that row's position
+  std::string first_systematic;       // first float tensor whose origins are too many for flips
   std::vector<TensorReport> tensors;  // forward order
   bool has_logits = false;
   LogitsStats logits;

@@ -43,6 +43,23 @@ std::string status_text(const TensorReport& t) {
   if (t.status == "nan") return "FAIL nan/inf";
   return "FAIL";
 }
+// " [origins 3@17 flip]" after a tensor's line when some row differs (verify/provenance.h).
+std::string origins_text(const TensorReport& t) {
+  const ProvenanceStats& p = t.prov;
+  if (!p.computed || p.rows_differ == 0) return "";
+  std::string s = " [origins " + std::to_string(p.origins);
+  if (p.first_origin >= 0) s += "@" + std::to_string(p.first_origin);
+  s += " of " + std::to_string(p.rows_differ) + " rows";
+  if (!p.verdict.empty()) s += ", " + (p.verdict == "systematic" ? std::string("SYSTEMATIC") : p.verdict);
+  if (p.verdict == "systematic" || p.verdict == "flip") s += " (flips allow " + std::to_string(p.allowed) + ")";
+  return s + "]";
+}
+nlohmann::json prov_json(const ProvenanceStats& p) {
+  return {{"rows_differ", p.rows_differ}, {"origins", p.origins}, {"propagated", p.propagated},
+          {"unresolved", p.unresolved}, {"candidates", p.candidates}, {"first_origin", p.first_origin},
+          {"storage", p.storage}, {"p_flip_per_point", p.p_point}, {"expected_origins", p.expected},
+          {"allowed_origins", p.allowed}, {"verdict", p.verdict}};
+}
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"); }
 }  // namespace
 
@@ -62,16 +79,16 @@ void print_report(std::FILE* out, const VerifyReport& r) {
       if (x.worst_row >= 0)
         detail += " @pos " + join(t.worst_at, ",") + ": A-B " + set_str(x.only_a) + " B-A " + set_str(x.only_b);
       if (x.rows_differ && !x.scores_available) detail += " [no scores: ties not judged]";
-      std::fprintf(out, "%-*s  %-16s %-86s %-9s %-9s %s\n", int(w), t.name.c_str(), shape.c_str(), detail.c_str(),
-                   sci(t.min_tol).c_str(), sci(t.tol).c_str(), status_text(t).c_str());
+      std::fprintf(out, "%-*s  %-16s %-86s %-9s %-9s %s%s\n", int(w), t.name.c_str(), shape.c_str(), detail.c_str(),
+                   sci(t.min_tol).c_str(), sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
     } else {
       auto& f = t.f;
       std::string ulp = f.ulp_worst >= (int64_t(1) << 32) ? "nan" : std::to_string(f.ulp_worst);
-      std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s\n", int(w), t.name.c_str(),
+      std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s%s\n", int(w), t.name.c_str(),
                    shape.c_str(), sci(f.max_abs).c_str(), sci(f.max_rel).c_str(), sci(f.nmse).c_str(),
                    fmt("%.7f", f.cos).c_str(), ulp.c_str(),
                    f.max_abs > 0 || f.nonfinite_mismatch ? join(t.worst_at, ",").c_str() : "-", sci(t.min_tol).c_str(),
-                   sci(t.tol).c_str(), status_text(t).c_str());
+                   sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
       if (t.status != "pass" && f.worst >= 0)
         std::fprintf(out, "%*s  worst @[%s]: A %.9g B %.9g (|a-b|/(|b|+rms) %.3g, ulp %lld)%s\n", int(w), "",
                      join(t.worst_at, ",").c_str(), f.worst_a, f.worst_b, f.max_norm, (long long)f.ulp_worst,
@@ -88,6 +105,9 @@ void print_report(std::FILE* out, const VerifyReport& r) {
   std::fprintf(out, "\nfirst failure: %s\nfirst flip: %s%s\n", r.first_failure.empty() ? "-" : r.first_failure.c_str(),
                r.first_flip.empty() ? "-" : r.first_flip.c_str(),
                r.first_flip.empty() ? "" : r.first_flip_excused ? " (tie, excused)" : " (not a tie)");
+  if (!r.first_origin.empty())
+    std::fprintf(out, "first origin: %s @%lld%s\n", r.first_origin.c_str(), (long long)r.first_origin_pos,
+                 r.first_systematic.empty() ? "" : ("; systematic: " + r.first_systematic).c_str());
   std::fprintf(out, "%s\n", r.summary.c_str());
 }
 
@@ -103,11 +123,15 @@ nlohmann::json report_json(const VerifyReport& r) {
   j["first_flip_excused"] = r.first_flip_excused;
   j["first_bad_flip"] = r.first_bad_flip;
   j["warnings"] = r.warnings;
+  j["first_origin"] = r.first_origin;
+  j["first_origin_pos"] = r.first_origin_pos;
+  j["first_systematic"] = r.first_systematic;
   auto& ts = j["tensors"] = nlohmann::json::array();
   for (auto& t : r.tensors) {
     nlohmann::json e{{"name", t.name}, {"shape", t.shape}, {"kind", t.is_index ? "index" : "float"},
                      {"status", t.status}, {"after_flip", t.after_flip}, {"tol", num(t.tol)},
                      {"min_tol", num(t.min_tol)}, {"worst_at", t.worst_at}};
+    if (t.prov.computed) e["provenance"] = prov_json(t.prov);
     if (t.is_index) {
       auto& x = t.ix;
       e["rows"] = x.rows;
