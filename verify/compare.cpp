@@ -395,8 +395,10 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
       auto xa = al.identity ? std::move(ta.f) : gather(ta.f, re_, al.ra);
       auto xb = al.identity ? std::move(tb.f) : gather(tb.f, re_, al.rb);
       tr.f = float_stats(xa.data(), xb.data(), int64_t(xa.size()));
-      tr.prov = prov.add(name, al.pos, float_rows_differ(xa, xb, rows, re_), re_,
-                         ref1_both && all_bf16(xa) && all_bf16(xb), false);
+      const bool bf16_values = ref1_both && all_bf16(xa) && all_bf16(xb);
+      tr.prov = prov.add(name, al.pos, float_rows_differ(xa, xb, rows, re_), re_, bf16_values, false);
+      tr.e = error_stats(xa.data(), xb.data(), int64_t(xa.size()),
+                         std::vector<int64_t>(tr.shape.begin() + 1, tr.shape.end()), al.pos, tr.f.rms_ref, bf16_values);
       if (tr.prov.verdict == "systematic" && rep.first_systematic.empty()) rep.first_systematic = name;
       const double beta = rel_rms_bound(profile, name, dims);
       tr.tol = beta;

@@ -20,6 +20,7 @@
 #include <nlohmann/json.hpp>
 
 #include "verify/dump.h"
+#include "verify/error_stats.h"
 #include "verify/profile.h"
 #include "verify/provenance.h"
 
@@ -73,6 +74,7 @@ struct TensorReport {
   IndexStats ix;
   std::vector<int64_t> worst_at;      // coordinates of the worst element, row as absolute position
   ProvenanceStats prov;               // origin / propagated rows and the flip-or-systematic verdict
+  ErrorStats e;                       // float tensors: error quantiles, ULP histogram, worst elements
 };
 
 struct VerifyOptions {
@@ -103,6 +105,9 @@ VerifyReport verify_dumps(const DumpReader& a, const DumpReader& b, const Profil
 
 // The compact table (forward order), logits line, first failure/flip and the verdict line.
 void print_report(std::FILE* out, const VerifyReport& r);
+// The long form of the error statistics (`verify --stats`): per float tensor that differs, the
+// abs/rel error quantiles, the ULP histogram and the worst elements with coordinates.
+void print_stats(std::FILE* out, const VerifyReport& r);
 nlohmann::json report_json(const VerifyReport& r);
 
 }  // namespace dsv32

@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "verify/compare.h"
@@ -60,6 +61,41 @@ nlohmann::json prov_json(const ProvenanceStats& p) {
           {"storage", p.storage}, {"p_flip_per_point", p.p_point}, {"expected_origins", p.expected},
           {"allowed_origins", p.allowed}, {"verdict", p.verdict}};
 }
+int64_t layer_number(const std::string& name) {
+  if (name.rfind("layers/", 0) != 0) return -1;
+  return std::atoll(name.c_str() + 7);
+}
+// {layer, position, head, channel} for [n, H, d] tensors, {layer, position, channel} for [n, d].
+nlohmann::json coords_json(const std::string& name, const std::vector<int64_t>& idx) {
+  nlohmann::json c{{"layer", layer_number(name)}, {"position", idx.empty() ? -1 : idx[0]}};
+  if (idx.size() == 3) c["head"] = idx[1], c["channel"] = idx[2];
+  else if (idx.size() == 2) c["channel"] = idx[1];
+  else if (idx.size() > 3) c["index"] = std::vector<int64_t>(idx.begin() + 1, idx.end());
+  return c;
+}
+std::string hist_label(int64_t bound, int64_t prev) {
+  if (bound < 0) return ">" + std::to_string(prev);
+  if (bound <= 2) return std::to_string(bound);
+  return "<=" + std::to_string(bound);
+}
+nlohmann::json num(double v);
+nlohmann::json stats_json(const TensorReport& t) {
+  const ErrorStats& e = t.e;
+  auto q = [](const double* v) {
+    return nlohmann::json{{"p50", num(v[0])}, {"p90", num(v[1])}, {"p99", num(v[2])}, {"p999", num(v[3])}, {"max", num(v[4])}};
+  };
+  nlohmann::json hist = nlohmann::json::array();
+  for (size_t k = 0; k < e.ulp_hist.size(); ++k) {
+    const int64_t prev = k ? e.ulp_hist[k - 1].first : 0;
+    hist.push_back({{"ulp", hist_label(e.ulp_hist[k].first, prev)}, {"count", e.ulp_hist[k].second}});
+  }
+  nlohmann::json worst = nlohmann::json::array();
+  for (auto& w : e.worst)
+    worst.push_back({{"at", coords_json(t.name, w.index)}, {"a", num(w.a)}, {"b", num(w.b)}, {"abs", num(w.abs)},
+                     {"rel", num(w.rel)}, {"norm", num(w.norm)}, {"ulp", w.ulp}});
+  return {{"n", e.n}, {"abs_error", q(e.abs_q)}, {"rel_error", q(e.rel_q)}, {"ulp_dtype", e.ulp_dtype},
+          {"ulp_hist", hist}, {"nonfinite_mismatch", e.nonfinite_mismatch}, {"worst", worst}};
+}
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"); }
 }  // namespace
 
@@ -93,6 +129,10 @@ void print_report(std::FILE* out, const VerifyReport& r) {
         std::fprintf(out, "%*s  worst @[%s]: A %.9g B %.9g (|a-b|/(|b|+rms) %.3g, ulp %lld)%s\n", int(w), "",
                      join(t.worst_at, ",").c_str(), f.worst_a, f.worst_b, f.max_norm, (long long)f.ulp_worst,
                      f.nonfinite_mismatch ? (" " + std::to_string(f.nonfinite_mismatch) + " nan/inf mismatches").c_str() : "");
+      if (t.status != "pass" && t.e.computed)
+        std::fprintf(out, "%*s  |a-b| p50 %s p99 %s p99.9 %s; rel p50 %s p99 %s (verify --stats: ULP histogram, worst elements)\n",
+                     int(w), "", sci(t.e.abs_q[0]).c_str(), sci(t.e.abs_q[2]).c_str(), sci(t.e.abs_q[3]).c_str(),
+                     sci(t.e.rel_q[0]).c_str(), sci(t.e.rel_q[2]).c_str());
     }
   }
   if (r.has_logits) {
@@ -109,6 +149,31 @@ void print_report(std::FILE* out, const VerifyReport& r) {
     std::fprintf(out, "first origin: %s @%lld%s\n", r.first_origin.c_str(), (long long)r.first_origin_pos,
                  r.first_systematic.empty() ? "" : ("; systematic: " + r.first_systematic).c_str());
   std::fprintf(out, "%s\n", r.summary.c_str());
+}
+
+void print_stats(std::FILE* out, const VerifyReport& r) {
+  std::fprintf(out, "\nerror statistics (quantiles p50/p90/p99/p99.9/max; ULP in the storage dtype):\n");
+  for (auto& t : r.tensors) {
+    const ErrorStats& e = t.e;
+    if (!e.computed || (e.abs_q[4] == 0 && e.nonfinite_mismatch == 0)) continue;
+    std::fprintf(out, "%s\n  abs %s %s %s %s %s\n  rel %s %s %s %s %s\n  ulp(%s)", t.name.c_str(),
+                 sci(e.abs_q[0]).c_str(), sci(e.abs_q[1]).c_str(), sci(e.abs_q[2]).c_str(), sci(e.abs_q[3]).c_str(),
+                 sci(e.abs_q[4]).c_str(), sci(e.rel_q[0]).c_str(), sci(e.rel_q[1]).c_str(), sci(e.rel_q[2]).c_str(),
+                 sci(e.rel_q[3]).c_str(), sci(e.rel_q[4]).c_str(), e.ulp_dtype.c_str());
+    for (size_t k = 0; k < e.ulp_hist.size(); ++k)
+      if (e.ulp_hist[k].second)
+        std::fprintf(out, " %s:%lld", hist_label(e.ulp_hist[k].first, k ? e.ulp_hist[k - 1].first : 0).c_str(),
+                     (long long)e.ulp_hist[k].second);
+    if (e.nonfinite_mismatch) std::fprintf(out, " nonfinite:%lld", (long long)e.nonfinite_mismatch);
+    std::fprintf(out, "\n");
+    for (auto& w : e.worst) {
+      std::string at = "layer " + std::to_string(layer_number(t.name)) + " pos " + std::to_string(w.index[0]);
+      if (w.index.size() == 3) at += " head " + std::to_string(w.index[1]) + " ch " + std::to_string(w.index[2]);
+      else if (w.index.size() == 2) at += " ch " + std::to_string(w.index[1]);
+      std::fprintf(out, "  worst %-34s A %.9g B %.9g abs %.3g rel %.3g ulp %lld\n", at.c_str(), w.a, w.b, w.abs, w.rel,
+                   (long long)w.ulp);
+    }
+  }
 }
 
 nlohmann::json report_json(const VerifyReport& r) {
@@ -132,6 +197,7 @@ nlohmann::json report_json(const VerifyReport& r) {
                      {"status", t.status}, {"after_flip", t.after_flip}, {"tol", num(t.tol)},
                      {"min_tol", num(t.min_tol)}, {"worst_at", t.worst_at}};
     if (t.prov.computed) e["provenance"] = prov_json(t.prov);
+    if (t.e.computed) e["stats"] = stats_json(t);
     if (t.is_index) {
       auto& x = t.ix;
       e["rows"] = x.rows;

@@ -1,7 +1,8 @@
 // Provenance in `dsv32 verify` (verify/provenance.h): a planted systematic rule change whose
 // magnitudes stay inside the profile fails as `systematic`; a planted single rounding-boundary flip
 // and its cascade are one origin and `propagated` rows, and pass; attention rows are origins or
-// propagated according to the positions they attend to; fp32 storage gives `untested`.
+// propagated according to the positions they attend to; fp32 storage gives `untested`. Also the
+// error statistics (verify/error_stats.h) on a planted case with a known answer.
 #include <gtest/gtest.h>
 
 #include <algorithm>
@@ -171,4 +172,56 @@ TEST(Provenance, AllowedOriginsFollowThePoissonTail) {
   const int64_t k = Provenance::allowed_origins(1000);
   EXPECT_GT(k, 1100);
   EXPECT_LT(k, 1200);
+}
+
+// Error statistics: quantiles, the ULP histogram in the storage dtype and the worst elements with
+// their coordinates, on a planted case whose answer is known exactly.
+TEST(ErrorStatsTest, QuantilesHistogramAndWorstCoordinates) {
+  SynthRun run;
+  run.round_bf16();
+  const std::string a = tmp_path("st_a.h5"), b = tmp_path("st_b.h5");
+  // The planted worst element is 2.0 in B: 3 bf16 ulps = 3·2^-6 is then larger in absolute terms
+  // and relative to |b| + rms(b) than one ulp of any N(0,1) value (≤ 2^-5 for |b| < 8).
+  run.t["layers/01/q_nope"].f[size_t((4 * run.H + 1) * run.dn + 2)] = 2.0f;
+  run.write(b);
+  // q_nope [n, H=2, dn=4]: 3 elements moved by 1 bf16 ulp, one by 3 ulps at position 4, head 1,
+  // channel 2 (the worst), the other 48 - 4 untouched.
+  auto& q = run.t["layers/01/q_nope"].f;
+  auto at = [&](int64_t pos, int64_t h, int64_t c) -> float& { return q[size_t((pos * run.H + h) * run.dn + c)]; };
+  at(0, 0, 0) = SynthRun::bf16_up(at(0, 0, 0));
+  at(1, 1, 3) = SynthRun::bf16_up(at(1, 1, 3));
+  at(5, 0, 1) = SynthRun::bf16_up(at(5, 0, 1));
+  float& big = at(4, 1, 2);
+  const float before = big;
+  big = SynthRun::bf16_up(SynthRun::bf16_up(SynthRun::bf16_up(big)));
+  run.write(a);
+  VerifyReport rep = verify(a, b, "ref1");
+  const ErrorStats& e = find(rep, "layers/01/q_nope").e;
+  ASSERT_TRUE(e.computed);
+  EXPECT_EQ(e.ulp_dtype, "bf16");
+  EXPECT_EQ(e.n, run.n * run.H * run.dn);
+  EXPECT_EQ(e.ulp_hist[0].second, e.n - 4);  // ulp 0
+  EXPECT_EQ(e.ulp_hist[1].second, 3);         // ulp 1
+  EXPECT_EQ(e.ulp_hist[3].second, 1);         // ulp <= 4 (3)
+  EXPECT_EQ(e.abs_q[0], 0);                   // p50: most elements are exact
+  EXPECT_EQ(e.abs_q[4], 3 * std::ldexp(1.0, -6));
+  EXPECT_EQ(before, 2.0f);
+  ASSERT_FALSE(e.worst.empty());
+  EXPECT_EQ(e.worst[0].index, (std::vector<int64_t>{4, 1, 2}));
+  EXPECT_EQ(e.worst[0].ulp, 3);
+  EXPECT_EQ(e.worst.size(), 4u);  // only elements that differ
+  auto j = report_json(rep);
+  for (auto& t : j["tensors"])
+    if (t["name"] == "layers/01/q_nope") {
+      const auto& w = t["stats"]["worst"][0]["at"];
+      EXPECT_EQ(w["layer"], 1);
+      EXPECT_EQ(w["position"], 4);
+      EXPECT_EQ(w["head"], 1);
+      EXPECT_EQ(w["channel"], 2);
+      EXPECT_EQ(t["stats"]["ulp_dtype"], "bf16");
+    }
+  // fp32 dumps count fp32 ULPs.
+  EXPECT_EQ(bf16_ulp_distance(1.0f, SynthRun::bf16_up(1.0f)), 1);
+  EXPECT_EQ(bf16_ulp_distance(-0.0f, 0.0f), 0);
+  EXPECT_EQ(bf16_ulp_distance(-SynthRun::bf16_up(0.0f), SynthRun::bf16_up(0.0f)), 2);
 }
