@@ -174,8 +174,10 @@ int run(const std::vector<std::string>& args) {
   ArgParser p("ppl",
               "Perplexity of a model on a text file, llama-perplexity's method: tokenize the whole file with\n"
               "BOS prepended, cut it into non-overlapping chunks of --ctx tokens, put BOS first in each\n"
-              "(replacing the chunk's first token), score only the second half of every chunk. Prints PPL = x +/- y; with --kl-base also the KL divergence against a\n"
-              "saved run (llama.cpp --kl-divergence statistics); --compare runs the four modes side by side.");
+              "(replacing the chunk's first token), score only the second half of every chunk (llama-perplexity\n"
+              "also refuses texts under 2 x ctx tokens; dsv32 scores every chunk that fits). Prints\n"
+              "PPL = x +/- y; with --kl-base also the KL divergence against a saved run (llama.cpp\n"
+              "--kl-divergence statistics); --compare runs the four modes side by side.");
   p.add("--model", &model_dir, "DIR", "checkpoint directory", true);
   p.add("--text", &text_path, "FILE", "UTF-8 text to score (any file: wiki.test.raw, datasets/...); required unless --llama-kl-base");
   p.add("--tokenizer", &tok_path, "PATH", "tokenizer.json (default: the cached DeepSeek V3 tokenizer)");

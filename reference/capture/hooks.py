@@ -63,6 +63,7 @@ class Capture:
         self.coll = dump.Collector()
         self.rec = None
         self.skipped = set()           # dump names an extractor declined (e.g. last-row logits)
+        self.dtypes = set()            # floating dtypes of the captured tensors (for numerics)
         self.handles = []
         pats = [(re.compile("^" + re.escape(p).replace(r"\{layer\}", r"(\d+)") + "$"), entries)
                 for p, entries in name_map.items()]
@@ -96,6 +97,8 @@ class Capture:
                         raise ValueError(f"capture: {path} produced twice in one call "
                                          "(two modules match the same pattern?)")
                     t = t.detach().cpu()
+                    if t.is_floating_point():
+                        self.dtypes.add(t.dtype)
                     self.rec[path] = t.to(torch.float64) if t.is_floating_point() else t
         return fn
 
@@ -117,8 +120,17 @@ class Capture:
         """Dump paths captured so far, in forward order."""
         return list(self.coll.order or [])
 
-    def write(self, path, ids, *, attn, mla, prefill, numerics="fp64", producer="reference/capture"):
-        """Write the dump for the token ids of every call (list of int)."""
+    def numerics(self):
+        """The dump's `numerics` for what was captured: "ref1" when any tensor came out in bf16
+        (the REF-1 rounding map: `dsv32 verify` then counts bf16 ULPs and judges provenance on bf16
+        storage), "fp64" for a float64 tree, "fp32" otherwise."""
+        if torch.bfloat16 in self.dtypes:
+            return "ref1"
+        return "fp64" if self.dtypes == {torch.float64} else "fp32"
+
+    def write(self, path, ids, *, attn, mla, prefill, numerics=None, producer="reference/capture"):
+        """Write the dump for the token ids of every call (list of int); numerics None: numerics()."""
+        numerics = numerics or self.numerics()
         if self.coll.order is None:
             raise ValueError("capture: nothing recorded (was the model called after Capture()?)")
         if len(ids) != self.state.rows_before:

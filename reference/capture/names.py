@@ -94,8 +94,13 @@ def gate_choice(hook, mod, inputs, out):
 
 def official_residual(hook, mod, inputs, out):
     """inference/model.py's Block returns (ffn output, residual before the FFN); the dump's
-    residual after the layer is their sum (summed in float64, so a float32 store rounds once)."""
-    return (_rows(out[0]).double() + _rows(out[1]).double(),)
+    residual after the layer is their sum as the next RMSNorm forms it: in fp32, stored back in the
+    tree's dtype (bf16 for the official code, whose REF-1 residual is a bf16 value). A float64 tree
+    sums in float64."""
+    x, r = _rows(out[0]), _rows(out[1])
+    if x.dtype == torch.float64:
+        return (x + r.double(),)
+    return ((x.float() + r.float()).to(x.dtype),)
 
 
 def all_rows(hook, mod, inputs, out):
