@@ -47,7 +47,8 @@ std::string status_text(const TensorReport& t) {
 // " [origins 3@17 flip]" after a tensor's line when some row differs (verify/provenance.h).
 std::string origins_text(const TensorReport& t) {
   const ProvenanceStats& p = t.prov;
-  if (!p.computed || p.rows_differ == 0) return "";
+  // `untested` (fp32 storage: every row is expected to differ) carries no information: left out.
+  if (!p.computed || p.rows_differ == 0 || p.verdict == "untested") return "";
   std::string s = " [origins " + std::to_string(p.origins);
   if (p.first_origin >= 0) s += "@" + std::to_string(p.first_origin);
   s += " of " + std::to_string(p.rows_differ) + " rows";
