@@ -18,6 +18,7 @@
 #include "kernels/error.h"
 #include "model/model.h"
 #include "model/tokenizer/tokenizer.h"
+#include "verify/llama_kld.h"
 #include "verify/logits_store.h"
 #include "verify/ppl.h"
 
@@ -124,6 +125,38 @@ class StateFile {
   std::string path_;
 };
 
+// The chunks of a llama.cpp --kl-divergence-base file: its own n_ctx and token stream (llama-perplexity
+// --kl-divergence evaluates exactly those, whatever text it is given). A --ctx that disagrees is an
+// error; our own tokenization of --text, when given, is only compared and any difference reported.
+ChunkPlan llama_plan_from_base(const LlamaLogitsHeader& h, int32_t bos, int64_t max_chunks,
+                               const std::vector<int32_t>& text_toks, const std::string& text_path, int64_t ctx,
+                               bool ctx_given) {
+  if (ctx_given && ctx != h.n_ctx)
+    fail("--ctx: " + std::to_string(ctx) + " differs from the --llama-kl-base file's n_ctx " + std::to_string(h.n_ctx));
+  if (bos >= 0 && h.tokens[0] != bos)
+    fail("--llama-kl-base: tokens[0]: " + std::to_string(h.tokens[0]) + " is not BOS " + std::to_string(bos) +
+         " (a run without BOS: pass --no-bos)");
+  ChunkPlan plan;
+  plan.ctx = h.n_ctx;
+  plan.bos = bos;
+  plan.stream = h.tokens;
+  plan.n_chunks = max_chunks > 0 ? std::min<int64_t>(max_chunks, h.n_chunk) : h.n_chunk;
+  if (!text_toks.empty()) {
+    const ChunkPlan ours = plan_chunks(text_toks, bos, h.n_ctx, 0, false);
+    const size_t n = std::min(ours.stream.size(), plan.stream.size());
+    size_t differ = 0, first_diff = n;
+    for (size_t i = 0; i < n; ++i)
+      if (ours.stream[i] != plan.stream[i]) first_diff = std::min(first_diff, i), ++differ;
+    if (differ == 0 && n == plan.stream.size())
+      std::fprintf(stderr, "ppl: %s tokenizes to the base file's token stream\n", text_path.c_str());
+    else
+      std::fprintf(stderr, "ppl: warning: %s tokenizes differently from the base file (%zu of %zu tokens differ, "
+                   "first at %zu; ours has %zu); scoring the base file's tokens\n", text_path.c_str(), differ, n,
+                   first_diff, ours.stream.size());
+  }
+  return plan;
+}
+
 json kl_json(const KlStats& k, const std::string& base) {
   return {{"base", base}, {"kld_mean", k.mean}, {"kld_err", k.err}, {"kld_median", k.median},
           {"kld_p90", k.p90}, {"kld_p95", k.p95}, {"kld_p99", k.p99}, {"kld_p999", k.p999},
@@ -133,17 +166,20 @@ json kl_json(const KlStats& k, const std::string& base) {
 
 int run(const std::vector<std::string>& args) {
   std::string model_dir, text_path, tok_path, attn = "auto", mla = "absorbed", json_out, save_logits,
-      kl_base, state_path;
+      kl_base, state_path, llama_out, llama_base;
   int64_t ctx = 512, max_chunks = 0;
   int threads = 2, top_n = 64;
-  bool resume = false, resume_if_any = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false;
+  bool resume = false, resume_if_any = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false,
+       legacy_chunks = false;
   ArgParser p("ppl",
-              "Perplexity of a model on a text file, llama.cpp's method: tokenize the whole file, cut it\n"
-              "into non-overlapping chunks of --ctx tokens, put BOS first in each, score only the second\n"
-              "half of every chunk. Prints PPL = x +/- y; with --kl-base also the KL divergence against a\n"
-              "saved run (llama.cpp --kl-divergence statistics); --compare runs the four modes side by side.");
+              "Perplexity of a model on a text file, llama-perplexity's method: tokenize the whole file with\n"
+              "BOS prepended, cut it into non-overlapping chunks of --ctx tokens, put BOS first in each\n"
+              "(replacing the chunk's first token), score only the second half of every chunk (llama-perplexity\n"
+              "also refuses texts under 2 x ctx tokens; dsv32 scores every chunk that fits). Prints\n"
+              "PPL = x +/- y; with --kl-base also the KL divergence against a saved run (llama.cpp\n"
+              "--kl-divergence statistics); --compare runs the four modes side by side.");
   p.add("--model", &model_dir, "DIR", "checkpoint directory", true);
-  p.add("--text", &text_path, "FILE", "UTF-8 text to score (any file: wiki.test.raw, datasets/...)", true);
+  p.add("--text", &text_path, "FILE", "UTF-8 text to score (any file: wiki.test.raw, datasets/...); required unless --llama-kl-base");
   p.add("--tokenizer", &tok_path, "PATH", "tokenizer.json (default: the cached DeepSeek V3 tokenizer)");
   p.add("--ctx", &ctx, "N", "tokens per chunk (scored: the second half)");
   p.add("--chunks", &max_chunks, "K", "score at most K chunks (0: all that fit)");
@@ -162,18 +198,33 @@ int run(const std::vector<std::string>& args) {
   p.add_flag("--resume", &resume, "continue an interrupted run from its state file");
   p.add_flag("--resume-if-any", &resume_if_any, "resume when a state file exists, else start (for scripts)");
   p.add_flag("--fresh", &fresh, "discard an existing state file and start over");
-  p.add_flag("--no-bos", &no_bos, "do not replace each chunk's first token by BOS");
+  p.add_flag("--no-bos", &no_bos, "no BOS: neither prepended to the text nor put first in each chunk");
+  p.add_flag("--legacy-chunks", &legacy_chunks,
+             "dsv32's chunking before llama.cpp parity: tokenize without BOS, then replace each chunk's\n"
+             "first token by BOS (every chunk after the first is one token later than llama-perplexity's)");
+  p.add("--llama-logits", &llama_out, "OUT.kld",
+        "also write this run's log-probs as llama.cpp's --kl-divergence-base file (for\n"
+        "llama-perplexity --kl-divergence, or dsv32 kld)");
+  p.add("--llama-kl-base", &llama_base, "BASE.kld",
+        "KL divergence against a llama.cpp --kl-divergence-base file; its tokens and n_ctx define the\n"
+        "chunks (--ctx and --text are then only cross-checked)");
   p.add_flag("--quiet", &quiet, "no progress bar");
   p.epilog("examples:\n  dsv32 ppl --model models/tiny --text datasets/data/jargon.txt --ctx 128 --chunks 8\n"
            "  dsv32 ppl --model M --text wiki.test.raw --ctx 4096 --attn dense --save-logits base.h5\n"
            "  dsv32 ppl --model M --text wiki.test.raw --ctx 4096 --attn sparse --kl-base base.h5\n"
-           "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json");
+           "  dsv32 ppl --model M --text F --ctx 256 --compare --json cmp.json\n"
+           "  llama-perplexity -m M.gguf -f wiki.test.raw -c 512 --kl-divergence-base llama.kld\n"
+           "  dsv32 ppl --model M --llama-kl-base llama.kld --attn dense   # KL(llama || dsv32)\n"
+           "  dsv32 ppl --model M --text wiki.test.raw --ctx 512 --llama-logits dsv32.kld\n"
+           "  llama-perplexity -m M.gguf --kl-divergence-base dsv32.kld --kl-divergence   # KL(dsv32 || llama)");
   if (!p.parse(args)) return 0;
   ModelOptions dev_opt;
   dev.apply(dev_opt);  // bad --device / --numerics values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
-  if (compare && (!save_logits.empty() || !kl_base.empty()))
-    fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base");
+  if (compare && (!save_logits.empty() || !kl_base.empty() || !llama_out.empty() || !llama_base.empty()))
+    fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base/--llama-logits/--llama-kl-base");
+  if (!kl_base.empty() && !llama_base.empty()) fail("give --kl-base or --llama-kl-base, not both");
+  if (text_path.empty() && llama_base.empty()) fail("--text: required (or --llama-kl-base, whose tokens are the text)");
   if (resume && fresh) fail("give --resume or --fresh, not both");
   if (threads < 1) fail("--threads: must be at least 1");
   if (tok_path.empty()) tok_path = default_tokenizer_path(DSV32_SOURCE_DIR);
@@ -182,25 +233,34 @@ int run(const std::vector<std::string>& args) {
   if (resume_if_any && !fresh) resume = access(state_path.c_str(), F_OK) == 0;
 
   Tokenizer tok = Tokenizer::load(tok_path);
-  const std::string text = read_text_file(text_path);
-  Stopwatch tsw;
-  const std::vector<int32_t> toks = tok.encode(text, false);
-  const double tok_s = tsw.seconds();
-  const int64_t avail = int64_t(toks.size()) / ctx;
-  const int64_t n_chunks = max_chunks > 0 ? std::min(max_chunks, avail) : avail;
-  if (n_chunks < 1)
-    fail(text_path + ": " + std::to_string(toks.size()) + " tokens, fewer than one chunk of --ctx " + std::to_string(ctx));
-  const int64_t first = ctx / 2, per_chunk = ctx - 1 - first;
   const int32_t bos = no_bos ? -1 : tok.bos_id();
-  std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); %lld chunks of %lld, %lld scored each\n",
+  std::unique_ptr<LlamaLogitsReader> lbase;
+  if (!llama_base.empty()) lbase = std::make_unique<LlamaLogitsReader>(llama_base);
+  const std::string text = text_path.empty() ? std::string() : read_text_file(text_path);
+  Stopwatch tsw;
+  const std::vector<int32_t> toks = text_path.empty() ? std::vector<int32_t>() : tok.encode(text, false);
+  const double tok_s = tsw.seconds();
+  ChunkPlan plan;
+  if (lbase) {
+    plan = llama_plan_from_base(lbase->header(), bos, max_chunks, toks, text_path, ctx, p.given("--ctx"));
+    ctx = plan.ctx;
+  } else {
+    plan = plan_chunks(toks, bos, ctx, max_chunks, legacy_chunks);
+  }
+  const int64_t n_chunks = plan.n_chunks;
+  if (n_chunks < 1)
+    fail(text_path + ": " + std::to_string(plan.stream.size()) + " tokens, fewer than one chunk of --ctx " + std::to_string(ctx));
+  const int64_t first = plan.first(), per_chunk = plan.scored_per_chunk();
+  std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); stream of %zu (%s); %lld chunks of %lld, %lld scored each\n",
                text_path.c_str(), text.size(), toks.size(), tok_s, text.size() / 1e6 / std::max(tok_s, 1e-9),
+               plan.stream.size(), lbase ? "from the base file" : legacy_chunks ? "legacy, no BOS prepended" : "BOS prepended",
                (long long)n_chunks, (long long)ctx, (long long)per_chunk);
 
   auto weights = load_weights(model_dir);
   const ModelConfig& c = weights->config;
   const int64_t V = c.vocab_size;
   for (int64_t i = 0; i < n_chunks * ctx; ++i)
-    if (toks[i] >= V) fail(tok_path + ": token id " + std::to_string(toks[i]) + " exceeds the model's vocabulary " + std::to_string(V));
+    if (plan.stream[i] >= V) fail(tok_path + ": token id " + std::to_string(plan.stream[i]) + " exceeds the model's vocabulary " + std::to_string(V));
   std::vector<ModeRun> runs;
   if (compare) {
     for (AttnMode a : {AttnMode::kDense, AttnMode::kSparse}) {
@@ -218,9 +278,15 @@ int run(const std::vector<std::string>& args) {
     r.model = std::make_unique<Model>(weights, o);
   }
 
+  std::string stream_bytes(reinterpret_cast<const char*>(plan.stream.data()), 4 * plan.stream.size());
   const std::string signature = "text=" + std::to_string(text.size()) + ":" + std::to_string(fnv1a(text)) +
                                 " ctx=" + std::to_string(ctx) + " bos=" + std::to_string(bos) +
-                                " tokens=" + std::to_string(toks.size());
+                                " tokens=" + std::to_string(toks.size()) +
+                                (legacy_chunks ? " chunking=legacy" : " chunking=llama") +
+                                " stream=" + std::to_string(fnv1a(stream_bytes));
+  if (lbase && lbase->header().n_vocab != V)
+    fail(llama_base + ": n_vocab: " + std::to_string(lbase->header().n_vocab) + ", the model's vocabulary is " +
+         std::to_string(V));
   std::unique_ptr<LogitsStoreReader> base;
   if (!kl_base.empty()) {
     base = std::make_unique<LogitsStoreReader>(kl_base);
@@ -231,7 +297,7 @@ int run(const std::vector<std::string>& args) {
       fail(kl_base + ": holds " + std::to_string(base->rows()) + " scored tokens, this run needs " +
            std::to_string(n_chunks * per_chunk));
   }
-  json header = {{"signature", signature}, {"model", model_dir}, {"kl_base", kl_base},
+  json header = {{"signature", signature}, {"model", model_dir}, {"kl_base", kl_base + llama_base},
                  {"save_logits", save_logits}, {"top_n", full_logits ? V : top_n}};
   for (auto& r : runs) header["modes"].push_back(r.name());
   int64_t done = 0;
@@ -242,6 +308,12 @@ int run(const std::vector<std::string>& args) {
         save_logits, LogitsStoreInfo{full_logits ? V : top_n, V, ctx, signature, to_string(runs[0].attn),
                                      to_string(runs[0].mla), model_dir},
         resume && done > 0, done * per_chunk);
+  std::unique_ptr<LlamaLogitsWriter> lsaver;
+  if (!llama_out.empty()) {
+    LlamaLogitsHeader lh{int32_t(ctx), int32_t(V), int32_t(n_chunks),
+                         std::vector<int32_t>(plan.stream.begin(), plan.stream.begin() + n_chunks * ctx)};
+    lsaver = std::make_unique<LlamaLogitsWriter>(llama_out, lh, resume ? done : 0);
+  }
   if (done > 0) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
 
   std::vector<std::vector<float>> logits(runs.size(), std::vector<float>((ctx - first) * V));
@@ -249,8 +321,7 @@ int run(const std::vector<std::string>& args) {
   std::unique_ptr<Progress> bar;
   if (!quiet) bar = std::make_unique<Progress>("ppl", n_chunks);
   for (int64_t ci = done; ci < n_chunks; ++ci) {
-    std::copy(toks.begin() + ci * ctx, toks.begin() + (ci + 1) * ctx, chunk.begin());
-    if (bos >= 0) chunk[0] = bos;
+    chunk = plan.chunk(ci);
     std::vector<TokenLog> logs(runs.size());
     std::vector<double> secs(runs.size());
     std::vector<BaseRow> saved;
@@ -260,10 +331,17 @@ int run(const std::vector<std::string>& args) {
       secs[r] = sw.seconds();
     }
     for (int64_t j = first; j < ctx - 1; ++j) {
-      const int32_t target = chunk[j + 1];
+      const int32_t target = plan.target(ci, j);
       const float* ref_row = &logits[0][(j - first) * V];
       const RowStats ref_rs = row_stats(ref_row, V);
       BaseRow b;
+      LlamaRow lb;
+      if (lbase) {
+        lb = lbase->row(ci, j - first);
+        b.target = target;
+        b.target_logp = lb.logp(target);
+        b.argmax = lb.argmax();
+      }
       if (base) {
         const int64_t row = ci * per_chunk + (j - first);
         b = base->row(row);
@@ -276,8 +354,8 @@ int run(const std::vector<std::string>& args) {
         const RowStats rs = r == 0 ? ref_rs : row_stats(row, V);
         const double lp = rs.logp(row, target);
         logs[r].nll.push_back(float(-lp));
-        if (base) {
-          logs[r].kld.push_back(float(kl_divergence(b.dist, row, rs)));
+        if (base || lbase) {
+          logs[r].kld.push_back(float(lbase ? llama_kl(lb, row, rs, V) : kl_divergence(b.dist, row, rs)));
           logs[r].dp.push_back(float(std::exp(lp) - std::exp(double(b.target_logp))));
           logs[r].base_nll.push_back(-b.target_logp);
           logs[r].same_top1 += rs.argmax == b.argmax;
@@ -299,6 +377,7 @@ int run(const std::vector<std::string>& args) {
       }
     }
     if (saver) saver->append(saved);
+    if (lsaver) lsaver->append_chunk(logits[0].data());
     state.append(chunk_record(ci, logs, secs, ctx));
     for (size_t r = 0; r < runs.size(); ++r) {
       runs[r].log.append(logs[r]);
@@ -321,7 +400,8 @@ int run(const std::vector<std::string>& args) {
                            {"device", to_string(runs[0].model->options().device)},
                            {"device_name", runs[0].model->device_name()},
                            {"numerics", runs[0].model->options().numerics}}},
-              {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path}, {"tokens_scored", n_chunks * per_chunk},
+              {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path},
+              {"chunking", lbase ? "llama-base-file" : legacy_chunks ? "legacy" : "llama"}, {"stream_tokens", plan.stream.size()}, {"tokens_scored", n_chunks * per_chunk},
               {"tokenize_mb_per_s", text.size() / 1e6 / std::max(tok_s, 1e-9)}};
   json modes = json::array();
   for (auto& r : runs) {
@@ -336,7 +416,7 @@ int run(const std::vector<std::string>& args) {
     }
     json m = {{"attn", to_string(r.attn)}, {"mla", to_string(r.mla)}, {"ppl", ppl}, {"ppl_err", err},
               {"nll_per_chunk", per}, {"tokens_per_s", r.tokens / std::max(r.seconds, 1e-9)}};
-    if (base || compare) m["kl"] = kl_json(kl_stats(r.log), base ? kl_base : "dense/naive");
+    if (base || lbase || compare) m["kl"] = kl_json(kl_stats(r.log), base ? kl_base : lbase ? llama_base : "dense/naive");
     modes.push_back(m);
   }
   if (compare) {
@@ -360,7 +440,7 @@ int run(const std::vector<std::string>& args) {
                 out["mla"].get<std::string>().c_str(), dev_opt.numerics.c_str(), (long long)n_chunks, (long long)ctx,
                 (long long)(n_chunks * per_chunk));
     std::printf("PPL = %.4f +/- %.5f\n", out["ppl"].get<double>(), out["ppl_err"].get<double>());
-    if (base) {
+    if (base || lbase) {
       const json& k = out["kl"];
       std::printf("KLD = %.6f +/- %.6f  median %.6f  p90 %.6f  p95 %.6f  p99 %.6f  p99.9 %.6f  max %.6f\n",
                   k["kld_mean"].get<double>(), k["kld_err"].get<double>(), k["kld_median"].get<double>(),

@@ -33,17 +33,23 @@ int run(const std::vector<std::string>& args) {
   std::vector<std::string> files;
   p.allow_positional(&files, "A.h5 B.h5");
   std::string profile = "exact", profiles_file = default_profiles(), tensors, json_out;
-  bool fail_fast = false, quiet = false;
+  bool fail_fast = false, quiet = false, stats = false;
   p.add("--profile", &profile, "NAME", "tolerance profile: bitwise (bit-identical), exact (fp32 vs fp32/fp64), ref1, bf16; the old name fp32 means exact (verify/profiles.json)");
   p.add("--profiles", &profiles_file, "FILE", "tolerance profile file ($DSV32_PROFILES overrides the default)");
   p.add("--tensors", &tensors, "REGEX", "compare only tensors whose path matches (std::regex_search)");
   p.add("--json", &json_out, "OUT", "also write the report as JSON");
   p.add_flag("--fail-fast", &fail_fast, "stop at the first failure or non-tie flip");
   p.add_flag("--quiet", &quiet, "print only warnings and the verdict line");
+  p.add_flag("--stats", &stats, "also print per-tensor error quantiles (abs/rel p50..max), the ULP histogram in\n"
+             "the storage dtype (bf16 for ref1 dumps' bf16 values) and the worst elements with\n"
+             "(layer, position, head, channel); --json always holds them");
   p.epilog(
       "Exit status: 0 pass, 1 fail, 2 error. Shapes must match; ids must match; differing attn/mla\n"
       "modes only warn. The first tensor beyond tolerance (first failure) and the first index tensor\n"
       "whose sets differ (first flip; ties at the cut-off are excused) are reported in forward order.\n"
+      "Provenance: a differing row whose inputs are all identical is an origin; a tensor with more\n"
+      "origins than independent rounding-boundary flips allow is 'systematic' and fails the run\n"
+      "whatever the magnitudes (verify/provenance.h).\n"
       "examples:\n"
       "  dsv32 verify cpp.h5 ref.h5 --profile exact --json report.json\n"
       "  dsv32 verify sparse.h5 dense.h5 --tensors '^layers/0[0-3]/' --fail-fast");
@@ -63,6 +69,7 @@ int run(const std::vector<std::string>& args) {
     } else {
       print_report(stdout, rep);
     }
+    if (stats) print_stats(stdout, rep);
     if (!json_out.empty()) {
       // The shared result envelope (reports/RESULTS.md) so report/history know commit and mode.
       nlohmann::json j = report_json(rep);

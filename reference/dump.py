@@ -50,16 +50,18 @@ def git_commit():
         return "unknown"
 
 
-def write(path, coll, ids, *, attn, mla, prefill, config_text, numerics="fp64"):
+def write(path, coll, ids, *, attn, mla, prefill, config_text, numerics="fp64",
+          producer="reference/run.py"):
     """Write the dump for token ids (list of int) from Collector coll. numerics: the /meta
-    attribute, "fp64" or "ref1-fp64" (REF-1 rounding points, float64 accumulation)."""
+    attribute, "fp64" or "ref1-fp64" (REF-1 rounding points, float64 accumulation); producer:
+    the /meta producer attribute (reference/capture writes its own)."""
     n = len(ids)
     with h5py.File(path, "w") as f:
         meta = f.create_group("meta")
         meta.create_dataset("ids", data=np.asarray(ids, dtype=np.int64))
         a = meta.attrs
         a["schema_version"] = np.int64(SCHEMA_VERSION)
-        a["producer"] = "reference/run.py"
+        a["producer"] = producer
         a["version"] = VERSION
         a["git_commit"] = git_commit()
         a["time"] = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%dT%H:%M:%SZ")

@@ -109,6 +109,9 @@ void parse_verify(const Node& root, ResultFile& r) {
   v.summary = root.str_or("summary", "");
   v.first_failure = root.str_or("first_failure", "");
   v.first_flip = root.str_or("first_flip", "");
+  v.first_origin = root.str_or("first_origin", "");
+  v.first_origin_pos = root.int_or("first_origin_pos", -1);
+  v.first_systematic = root.str_or("first_systematic", "");
   Node ts = root.at("tensors");
   for (size_t i = 0, n = ts.size(); i < n; ++i) {
     Node t = ts.at(i);
@@ -124,6 +127,13 @@ void parse_verify(const Node& root, ResultFile& r) {
     } else {
       x.jaccard_mean = t.num_or("jaccard_mean", NAN);
     }
+    if (t.has("provenance")) {
+      Node pv = t.at("provenance");
+      x.origins = pv.int_or("origins", -1);
+      x.first_origin = pv.int_or("first_origin", -1);
+      x.prov_verdict = pv.str_or("verdict", "");
+    }
+    x.local_nmse = t.num_or("local_nmse", NAN);
     v.tensors.push_back(std::move(x));
   }
   if (root.has("logits")) {

@@ -8,6 +8,8 @@
 //   * `dsv32 verify --json` output without the envelope (recognised by "verdict" + "tensors");
 //   * raw Google Benchmark JSON ({"context", "benchmarks"}) as kind "ops".
 #pragma once
+#include <cmath>
+#include <cstdint>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
@@ -28,9 +30,16 @@ struct VerifyTensor {
   double nmse = 0, cos = 1, min_tol = 0;   // float tensors
   double jaccard_mean = 1;                 // index tensors
   bool has_nmse = false;
+  // Provenance (verify/provenance.h), when the verify JSON has it: origin rows and the verdict.
+  int64_t origins = -1, first_origin = -1;
+  std::string prov_verdict;
+  // Local error (the layer fed the reference's input), when the verify JSON has `local_nmse`.
+  double local_nmse = NAN;
 };
 struct VerifyResult {
   std::string mode, verdict, summary, first_failure, first_flip;
+  std::string first_origin, first_systematic;  // provenance; "" when absent
+  int64_t first_origin_pos = -1;
   std::vector<VerifyTensor> tensors;  // forward order
   bool has_logits = false;
   double kl_mean = 0, top1 = 0;

@@ -47,27 +47,44 @@ Section accuracy(const ReportInput& in) {
   s.has_data = true;
   s.items.push_back(Paragraph{"Each mode's activation dump compared with its reference by dsv32 verify. NMSE = "
                               "Σ(a−b)²/Σb² per tensor; lower is better. Index tensors (top-k, expert ids) are "
-                              "compared as sets and appear in the tables only."});
-  Table sum{"Verdict per mode", {"mode", "verdict", "first failure", "first flip", "worst NMSE", "at tensor",
-                                 "logits KL (nats)", "top-1 agreement"},
-            {false, false, false, false, true, false, true, true}, {}, false};
+                              "compared as sets and appear in the tables only. Origins: rows that differ although "
+                              "nothing they read differs (where a difference starts); a systematic verdict means "
+                              "more origins than independent rounding flips allow."});
+  bool any_local = false;
+  for (auto* v : vs)
+    for (auto& t : v->tensors) any_local |= std::isfinite(t.local_nmse);
+  Table sum{"Verdict per mode", {"mode", "verdict", "first failure", "first flip", "first origin", "systematic",
+                                 "worst NMSE", "at tensor", "logits KL (nats)", "top-1 agreement"},
+            {false, false, false, false, false, false, true, false, true, true}, {}, false};
   for (auto* v : vs) {
     const VerifyTensor* worst = nullptr;
     for (auto& t : v->tensors)
       if (t.has_nmse && std::isfinite(t.nmse) && (!worst || t.nmse > worst->nmse)) worst = &t;
     sum.rows.push_back({v->mode, v->verdict, v->first_failure.empty() ? "–" : v->first_failure,
-                        v->first_flip.empty() ? "–" : v->first_flip, worst ? sci(worst->nmse) : "–",
+                        v->first_flip.empty() ? "–" : v->first_flip,
+                        v->first_origin.empty() ? "–" : v->first_origin + " @" + std::to_string(v->first_origin_pos),
+                        v->first_systematic.empty() ? "–" : v->first_systematic, worst ? sci(worst->nmse) : "–",
                         worst ? worst->name : "–", v->has_logits ? sci(v->kl_mean) : "–",
                         v->has_logits ? fixed(v->top1, 4) : "–"});
   }
   s.items.push_back(sum);
 
-  // Union of tensor names in forward order: the first file's order, then names only others have.
+  // Union of tensor names in forward order. Files list different subsets (a dense run has no
+  // indexer_* tensors), so a name only a later file has goes right after its predecessor in that
+  // file, not at the end: every file's own order is kept and the union stays in forward order.
   std::vector<std::string> names;
+  for (auto* v : vs) {
+    std::string prev;
+    for (auto& t : v->tensors) {
+      if (std::find(names.begin(), names.end(), t.name) == names.end()) {
+        auto at = prev.empty() ? names.begin() : std::find(names.begin(), names.end(), prev) + 1;
+        names.insert(at, t.name);
+      }
+      prev = t.name;
+    }
+  }
   std::map<std::string, int> pos;
-  for (auto* v : vs)
-    for (auto& t : v->tensors)
-      if (pos.emplace(t.name, int(names.size())).second) names.push_back(t.name);
+  for (size_t i = 0; i < names.size(); ++i) pos[names[i]] = int(i);
   LineChart c;
   c.title = "NMSE per tensor, in forward order";
   c.x_label = "tensor (forward order; ticks mark the first tensor of each layer)";
@@ -91,23 +108,43 @@ Section accuracy(const ReportInput& in) {
       zeros |= t.nmse == 0;
     }
     c.series.push_back(std::move(se));
+    if (any_local) {  // the layer's local error (fed the reference's input), next to the accumulated one
+      Series lo{v->mode + " (local)", {}, {}, {}, {}};
+      for (auto& t : v->tensors)
+        if (std::isfinite(t.local_nmse)) {
+          lo.x.push_back(pos[t.name]);
+          lo.y.push_back(t.local_nmse);
+          lo.labels.push_back(t.name);
+          zeros |= t.local_nmse == 0;
+        }
+      c.series.push_back(std::move(lo));
+    }
   }
   if (zeros) c.note = "NMSE = 0 (bit-exact) is drawn on the bottom axis.";
   s.items.push_back(c);
 
-  Table t{"Per tensor (NMSE, cosine similarity, status) — " + std::to_string(names.size()) + " tensors",
+  Table t{"Per tensor (NMSE, cosine similarity, status, origins) — " + std::to_string(names.size()) + " tensors",
           {"#", "tensor"}, {true, false}, {}, true};
   for (auto* v : vs) {
-    t.head.insert(t.head.end(), {v->mode + " NMSE", "cos", "status"});
-    t.numeric.insert(t.numeric.end(), {true, true, false});
+    t.head.insert(t.head.end(), {v->mode + " NMSE", "cos", "status", "origins"});
+    t.numeric.insert(t.numeric.end(), {true, true, false, false});
+    if (any_local) t.head.push_back("local NMSE"), t.numeric.push_back(true);
   }
+  auto origins = [](const VerifyTensor& x) {
+    if (x.origins < 0) return std::string("–");
+    std::string o = std::to_string(x.origins);
+    if (x.first_origin >= 0) o += " @" + std::to_string(x.first_origin);
+    if (!x.prov_verdict.empty() && x.prov_verdict != "none") o += " " + x.prov_verdict;
+    return o;
+  };
   for (size_t i = 0; i < names.size(); ++i) {
     std::vector<std::string> row{std::to_string(i), names[i]};
     for (auto* v : vs) {
       auto it = std::find_if(v->tensors.begin(), v->tensors.end(), [&](auto& x) { return x.name == names[i]; });
-      if (it == v->tensors.end()) row.insert(row.end(), {"–", "–", "absent"});
-      else if (!it->has_nmse) row.insert(row.end(), {"–", "J " + fixed(it->jaccard_mean, 4), it->status});
-      else row.insert(row.end(), {sci(it->nmse), fixed(it->cos, 6), it->status});
+      if (it == v->tensors.end()) row.insert(row.end(), {"–", "–", "absent", "–"});
+      else if (!it->has_nmse) row.insert(row.end(), {"–", "J " + fixed(it->jaccard_mean, 4), it->status, origins(*it)});
+      else row.insert(row.end(), {sci(it->nmse), fixed(it->cos, 6), it->status, origins(*it)});
+      if (any_local) row.push_back(it != v->tensors.end() && std::isfinite(it->local_nmse) ? sci(it->local_nmse) : "–");
     }
     t.rows.push_back(std::move(row));
   }

@@ -69,6 +69,34 @@ double kth_largest(const float* row, int64_t width, int64_t k) {
   std::nth_element(v.begin(), v.begin() + (k - 1), v.end(), std::greater<float>());
   return v[size_t(k - 1)];
 }
+// Provenance inputs: which aligned rows differ at all, and whether a tensor holds bf16 values.
+std::vector<char> float_rows_differ(const std::vector<float>& a, const std::vector<float>& b, int64_t rows,
+                                    int64_t w) {
+  std::vector<char> d(static_cast<size_t>(rows), 0);
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < w; ++c) {
+      const float x = a[size_t(r * w + c)], y = b[size_t(r * w + c)];
+      if (!(x == y || (std::isnan(x) && std::isnan(y)))) {
+        d[size_t(r)] = 1;
+        break;
+      }
+    }
+  return d;
+}
+std::vector<std::set<int32_t>> index_row_sets(const std::vector<int32_t>& v, int64_t rows, int64_t k) {
+  std::vector<std::set<int32_t>> s(static_cast<size_t>(rows));
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t c = 0; c < k; ++c)
+      if (v[size_t(r * k + c)] >= 0) s[size_t(r)].insert(v[size_t(r * k + c)]);
+  return s;
+}
+bool all_bf16(const std::vector<float>& v) {
+  for (float x : v)
+    if (std::isfinite(x) && (bits_from_f32(x) & 0xffffu) != 0) return false;
+  return true;
+}
+bool ref1_map(const std::string& numerics) { return numerics.rfind("ref1", 0) == 0; }
+
 double finite_rms(const float* row, int64_t width) {
   double s = 0;
   int64_t n = 0;
@@ -289,6 +317,9 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
     if (!A.has(n)) rep.warnings.push_back("only in B: " + n);
 
   const bool unfiltered = ma.dump_positions.empty() && mb.dump_positions.empty();
+  const bool ref1_both = ref1_map(ma.meta.numerics) && ref1_map(mb.meta.numerics);
+  Provenance prov(profile, dims, int64_t(ma.meta.ids.size()), ma.meta.attn == "sparse",
+                  ref1_map(ma.meta.numerics) == ref1_map(mb.meta.numerics));
   bool counted_failure = false;
   for (const auto& name : A.tensors()) {
     if (!B.has(name)) continue;
@@ -336,6 +367,22 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
       tr.ix = index_stats(xa.data(), xb.data(), rows, re_, sa.empty() ? nullptr : sa.data(),
                           sb.empty() ? nullptr : sb.data(), w, tr.tol);
       tr.min_tol = tr.ix.need_tol;
+      {
+        auto sa_sets = index_row_sets(xa, rows, re_), sb_sets = index_row_sets(xb, rows, re_);
+        std::vector<char> differ(static_cast<size_t>(rows));
+        for (int64_t r = 0; r < rows; ++r) differ[size_t(r)] = sa_sets[size_t(r)] != sb_sets[size_t(r)];
+        if (tensor_leaf(name) == "indexer_topk") {
+          std::vector<std::vector<int32_t>> sel(ma.meta.ids.size());
+          for (int64_t r = 0; r < rows; ++r) {
+            std::set<int32_t> u = sa_sets[size_t(r)];
+            u.insert(sb_sets[size_t(r)].begin(), sb_sets[size_t(r)].end());
+            if (al.pos[size_t(r)] >= 0 && al.pos[size_t(r)] < int64_t(sel.size()))
+              sel[size_t(al.pos[size_t(r)])].assign(u.begin(), u.end());
+          }
+          prov.set_selection(tensor_layer(name, dims.num_layers), std::move(sel));
+        }
+        tr.prov = prov.add(name, al.pos, differ, re_, false, true);
+      }
       if (tr.ix.worst_row >= 0) tr.worst_at = {al.pos[size_t(tr.ix.worst_row)]};
       if (tr.ix.rows_differ == 0) {
         tr.status = "pass";
@@ -348,6 +395,11 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
       auto xa = al.identity ? std::move(ta.f) : gather(ta.f, re_, al.ra);
       auto xb = al.identity ? std::move(tb.f) : gather(tb.f, re_, al.rb);
       tr.f = float_stats(xa.data(), xb.data(), int64_t(xa.size()));
+      const bool bf16_values = ref1_both && all_bf16(xa) && all_bf16(xb);
+      tr.prov = prov.add(name, al.pos, float_rows_differ(xa, xb, rows, re_), re_, bf16_values, false);
+      tr.e = error_stats(xa.data(), xb.data(), int64_t(xa.size()),
+                         std::vector<int64_t>(tr.shape.begin() + 1, tr.shape.end()), al.pos, tr.f.rms_ref, bf16_values);
+      if (tr.prov.verdict == "systematic" && rep.first_systematic.empty()) rep.first_systematic = name;
       const double beta = rel_rms_bound(profile, name, dims);
       tr.tol = beta;
       tr.min_tol = tr.f.nonfinite_mismatch ? kInf
@@ -373,8 +425,10 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
         else counted_failure = true;
       }
     }
+    if (tr.prov.origins > 0 && rep.first_origin.empty())
+      rep.first_origin = name, rep.first_origin_pos = tr.prov.first_origin;
     rep.tensors.push_back(std::move(tr));
-    if (opt.fail_fast && (counted_failure || !rep.first_bad_flip.empty())) {
+    if (opt.fail_fast && (counted_failure || !rep.first_bad_flip.empty() || !rep.first_systematic.empty())) {
       rep.warnings.push_back("--fail-fast: stopped after " + name);
       break;
     }
@@ -382,7 +436,7 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
   for (auto& k : dims.missing)
     rep.warnings.push_back("profile: config key '" + k + "' not in config_json; taken as 1");
 
-  const bool fail_v = counted_failure || !rep.first_bad_flip.empty();
+  const bool fail_v = counted_failure || !rep.first_bad_flip.empty() || !rep.first_systematic.empty();
   rep.verdict = fail_v ? "fail" : "pass";
   std::string s = fail_v ? "FAIL" : "PASS";
   s += " (profile " + profile.name + ", " + std::to_string(rep.tensors.size()) + " tensors)";
@@ -391,6 +445,12 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
     s += "; first flip " + rep.first_flip + (rep.first_flip_excused ? " (tie, excused)" : " (not a tie)");
   if (!rep.first_bad_flip.empty() && rep.first_bad_flip != rep.first_flip)
     s += "; first non-tie flip " + rep.first_bad_flip;
+  if (!rep.first_systematic.empty()) {
+    const ProvenanceStats& ps =
+        std::find_if(rep.tensors.begin(), rep.tensors.end(), [&](const TensorReport& t) { return t.name == rep.first_systematic; })->prov;
+    s += "; systematic difference at " + rep.first_systematic + " (" + std::to_string(ps.origins) +
+         " origin rows, independent flips allow " + std::to_string(ps.allowed) + ")";
+  }
   if (!fail_v && !rep.first_failure.empty()) s += "; tensors after the excused flip diverged";
   rep.summary = s;
   return rep;

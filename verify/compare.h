@@ -8,7 +8,8 @@
 //   first_flip     first index tensor whose sets differ in some row, excused or not
 //   first_bad_flip first index tensor with a row that is not excused as a tie
 //   verdict fail   when there is a bad flip, or a failure that no (excused) flip precedes, or the
-//                  logits' KL/top-1/top-5 miss the profile; tensors beyond tolerance after an excused
+//                  logits' KL/top-1/top-5 miss the profile, or a tensor's provenance verdict is
+//                  `systematic` (verify/provenance.h) whatever the magnitudes; tensors beyond tolerance after an excused
 //                  flip are reported as "diverged" (a tie legitimately changes what follows).
 #pragma once
 #include <cstdint>
@@ -19,7 +20,9 @@
 #include <nlohmann/json.hpp>
 
 #include "verify/dump.h"
+#include "verify/error_stats.h"
 #include "verify/profile.h"
+#include "verify/provenance.h"
 
 namespace dsv32 {
 
@@ -70,6 +73,8 @@ struct TensorReport {
   FloatStats f;
   IndexStats ix;
   std::vector<int64_t> worst_at;      // coordinates of the worst element, row as absolute position
+  ProvenanceStats prov;               // origin / propagated rows and the flip-or-systematic verdict
+  ErrorStats e;                       // float tensors: error quantiles, ULP histogram, worst elements
 };
 
 struct VerifyOptions {
@@ -83,6 +88,9 @@ struct VerifyReport {
   std::string summary;                // the one-line verdict
   std::string first_failure, first_flip, first_bad_flip;
   bool first_flip_excused = false;
+  std::string first_origin;           // first tensor (forward order) with an origin row
+  int64_t first_origin_pos = -1;      // that row's position
+  std::string first_systematic;       // first float tensor whose origins are too many for flips
   std::vector<TensorReport> tensors;  // forward order
   bool has_logits = false;
   LogitsStats logits;
@@ -97,6 +105,9 @@ VerifyReport verify_dumps(const DumpReader& a, const DumpReader& b, const Profil
 
 // The compact table (forward order), logits line, first failure/flip and the verdict line.
 void print_report(std::FILE* out, const VerifyReport& r);
+// The long form of the error statistics (`verify --stats`): per float tensor that differs, the
+// abs/rel error quantiles, the ULP histogram and the worst elements with coordinates.
+void print_stats(std::FILE* out, const VerifyReport& r);
 nlohmann::json report_json(const VerifyReport& r);
 
 }  // namespace dsv32

@@ -1,7 +1,8 @@
 // Perplexity and KL-divergence statistics, llama.cpp's method (so numbers compare with published
 // llama-perplexity output):
-//   * the text is tokenized whole and cut into non-overlapping chunks of ctx tokens; the first
-//     token of each chunk is replaced by BOS; each chunk is a fresh sequence at positions 0..ctx-1;
+//   * the text is tokenized whole with BOS prepended and cut into non-overlapping chunks of ctx
+//     tokens; the first token of each chunk is replaced by BOS (chunking: verify/llama_kld.h); each
+//     chunk is a fresh sequence at positions 0..ctx-1;
 //   * only the second half is scored: the logits at positions j = ctx/2 .. ctx-2 predict token j+1
 //     (ctx - 1 - ctx/2 scored tokens per chunk), so every scored token has ≥ ctx/2 tokens of context;
 //   * PPL = exp(mean NLL), reported as PPL ± PPL·σ(NLL)/sqrt(N−1) (first-order error of exp(mean));

@@ -4,6 +4,7 @@
 #pragma GCC diagnostic ignored "-Wrestrict"
 #endif
 #include <cmath>
+#include <cstdlib>
 #include <string>
 
 #include "verify/compare.h"
@@ -43,6 +44,59 @@ std::string status_text(const TensorReport& t) {
   if (t.status == "nan") return "FAIL nan/inf";
   return "FAIL";
 }
+// " [origins 3@17 flip]" after a tensor's line when some row differs (verify/provenance.h).
+std::string origins_text(const TensorReport& t) {
+  const ProvenanceStats& p = t.prov;
+  // `untested` (fp32 storage: every row is expected to differ) carries no information: left out.
+  if (!p.computed || p.rows_differ == 0 || p.verdict == "untested") return "";
+  std::string s = " [origins " + std::to_string(p.origins);
+  if (p.first_origin >= 0) s += "@" + std::to_string(p.first_origin);
+  s += " of " + std::to_string(p.rows_differ) + " rows";
+  if (!p.verdict.empty()) s += ", " + (p.verdict == "systematic" ? std::string("SYSTEMATIC") : p.verdict);
+  if (p.verdict == "systematic" || p.verdict == "flip") s += " (flips allow " + std::to_string(p.allowed) + ")";
+  return s + "]";
+}
+nlohmann::json prov_json(const ProvenanceStats& p) {
+  return {{"rows_differ", p.rows_differ}, {"origins", p.origins}, {"propagated", p.propagated},
+          {"unresolved", p.unresolved}, {"candidates", p.candidates}, {"first_origin", p.first_origin},
+          {"storage", p.storage}, {"p_flip_per_point", p.p_point}, {"expected_origins", p.expected},
+          {"allowed_origins", p.allowed}, {"verdict", p.verdict}};
+}
+int64_t layer_number(const std::string& name) {
+  if (name.rfind("layers/", 0) != 0) return -1;
+  return std::atoll(name.c_str() + 7);
+}
+// {layer, position, head, channel} for [n, H, d] tensors, {layer, position, channel} for [n, d].
+nlohmann::json coords_json(const std::string& name, const std::vector<int64_t>& idx) {
+  nlohmann::json c{{"layer", layer_number(name)}, {"position", idx.empty() ? -1 : idx[0]}};
+  if (idx.size() == 3) c["head"] = idx[1], c["channel"] = idx[2];
+  else if (idx.size() == 2) c["channel"] = idx[1];
+  else if (idx.size() > 3) c["index"] = std::vector<int64_t>(idx.begin() + 1, idx.end());
+  return c;
+}
+std::string hist_label(int64_t bound, int64_t prev) {
+  if (bound < 0) return ">" + std::to_string(prev);
+  if (bound <= 2) return std::to_string(bound);
+  return "<=" + std::to_string(bound);
+}
+nlohmann::json num(double v);
+nlohmann::json stats_json(const TensorReport& t) {
+  const ErrorStats& e = t.e;
+  auto q = [](const double* v) {
+    return nlohmann::json{{"p50", num(v[0])}, {"p90", num(v[1])}, {"p99", num(v[2])}, {"p999", num(v[3])}, {"max", num(v[4])}};
+  };
+  nlohmann::json hist = nlohmann::json::array();
+  for (size_t k = 0; k < e.ulp_hist.size(); ++k) {
+    const int64_t prev = k ? e.ulp_hist[k - 1].first : 0;
+    hist.push_back({{"ulp", hist_label(e.ulp_hist[k].first, prev)}, {"count", e.ulp_hist[k].second}});
+  }
+  nlohmann::json worst = nlohmann::json::array();
+  for (auto& w : e.worst)
+    worst.push_back({{"at", coords_json(t.name, w.index)}, {"a", num(w.a)}, {"b", num(w.b)}, {"abs", num(w.abs)},
+                     {"rel", num(w.rel)}, {"norm", num(w.norm)}, {"ulp", w.ulp}});
+  return {{"n", e.n}, {"abs_error", q(e.abs_q)}, {"rel_error", q(e.rel_q)}, {"ulp_dtype", e.ulp_dtype},
+          {"ulp_hist", hist}, {"nonfinite_mismatch", e.nonfinite_mismatch}, {"worst", worst}};
+}
 nlohmann::json num(double v) { return std::isfinite(v) ? nlohmann::json(v) : nlohmann::json(std::isnan(v) ? "nan" : v > 0 ? "inf" : "-inf"); }
 }  // namespace
 
@@ -62,20 +116,24 @@ void print_report(std::FILE* out, const VerifyReport& r) {
       if (x.worst_row >= 0)
         detail += " @pos " + join(t.worst_at, ",") + ": A-B " + set_str(x.only_a) + " B-A " + set_str(x.only_b);
       if (x.rows_differ && !x.scores_available) detail += " [no scores: ties not judged]";
-      std::fprintf(out, "%-*s  %-16s %-86s %-9s %-9s %s\n", int(w), t.name.c_str(), shape.c_str(), detail.c_str(),
-                   sci(t.min_tol).c_str(), sci(t.tol).c_str(), status_text(t).c_str());
+      std::fprintf(out, "%-*s  %-16s %-86s %-9s %-9s %s%s\n", int(w), t.name.c_str(), shape.c_str(), detail.c_str(),
+                   sci(t.min_tol).c_str(), sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
     } else {
       auto& f = t.f;
       std::string ulp = f.ulp_worst >= (int64_t(1) << 32) ? "nan" : std::to_string(f.ulp_worst);
-      std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s\n", int(w), t.name.c_str(),
+      std::fprintf(out, "%-*s  %-16s %-9s %-9s %-9s %-10s %-8s %-18s %-9s %-9s %s%s\n", int(w), t.name.c_str(),
                    shape.c_str(), sci(f.max_abs).c_str(), sci(f.max_rel).c_str(), sci(f.nmse).c_str(),
                    fmt("%.7f", f.cos).c_str(), ulp.c_str(),
                    f.max_abs > 0 || f.nonfinite_mismatch ? join(t.worst_at, ",").c_str() : "-", sci(t.min_tol).c_str(),
-                   sci(t.tol).c_str(), status_text(t).c_str());
+                   sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
       if (t.status != "pass" && f.worst >= 0)
         std::fprintf(out, "%*s  worst @[%s]: A %.9g B %.9g (|a-b|/(|b|+rms) %.3g, ulp %lld)%s\n", int(w), "",
                      join(t.worst_at, ",").c_str(), f.worst_a, f.worst_b, f.max_norm, (long long)f.ulp_worst,
                      f.nonfinite_mismatch ? (" " + std::to_string(f.nonfinite_mismatch) + " nan/inf mismatches").c_str() : "");
+      if (t.status != "pass" && t.e.computed)
+        std::fprintf(out, "%*s  |a-b| p50 %s p99 %s p99.9 %s; rel p50 %s p99 %s (verify --stats: ULP histogram, worst elements)\n",
+                     int(w), "", sci(t.e.abs_q[0]).c_str(), sci(t.e.abs_q[2]).c_str(), sci(t.e.abs_q[3]).c_str(),
+                     sci(t.e.rel_q[0]).c_str(), sci(t.e.rel_q[2]).c_str());
     }
   }
   if (r.has_logits) {
@@ -88,7 +146,35 @@ void print_report(std::FILE* out, const VerifyReport& r) {
   std::fprintf(out, "\nfirst failure: %s\nfirst flip: %s%s\n", r.first_failure.empty() ? "-" : r.first_failure.c_str(),
                r.first_flip.empty() ? "-" : r.first_flip.c_str(),
                r.first_flip.empty() ? "" : r.first_flip_excused ? " (tie, excused)" : " (not a tie)");
+  if (!r.first_origin.empty())
+    std::fprintf(out, "first origin: %s @%lld%s\n", r.first_origin.c_str(), (long long)r.first_origin_pos,
+                 r.first_systematic.empty() ? "" : ("; systematic: " + r.first_systematic).c_str());
   std::fprintf(out, "%s\n", r.summary.c_str());
+}
+
+void print_stats(std::FILE* out, const VerifyReport& r) {
+  std::fprintf(out, "\nerror statistics (quantiles p50/p90/p99/p99.9/max; ULP in the storage dtype):\n");
+  for (auto& t : r.tensors) {
+    const ErrorStats& e = t.e;
+    if (!e.computed || (e.abs_q[4] == 0 && e.nonfinite_mismatch == 0)) continue;
+    std::fprintf(out, "%s\n  abs %s %s %s %s %s\n  rel %s %s %s %s %s\n  ulp(%s)", t.name.c_str(),
+                 sci(e.abs_q[0]).c_str(), sci(e.abs_q[1]).c_str(), sci(e.abs_q[2]).c_str(), sci(e.abs_q[3]).c_str(),
+                 sci(e.abs_q[4]).c_str(), sci(e.rel_q[0]).c_str(), sci(e.rel_q[1]).c_str(), sci(e.rel_q[2]).c_str(),
+                 sci(e.rel_q[3]).c_str(), sci(e.rel_q[4]).c_str(), e.ulp_dtype.c_str());
+    for (size_t k = 0; k < e.ulp_hist.size(); ++k)
+      if (e.ulp_hist[k].second)
+        std::fprintf(out, " %s:%lld", hist_label(e.ulp_hist[k].first, k ? e.ulp_hist[k - 1].first : 0).c_str(),
+                     (long long)e.ulp_hist[k].second);
+    if (e.nonfinite_mismatch) std::fprintf(out, " nonfinite:%lld", (long long)e.nonfinite_mismatch);
+    std::fprintf(out, "\n");
+    for (auto& w : e.worst) {
+      std::string at = "layer " + std::to_string(layer_number(t.name)) + " pos " + std::to_string(w.index[0]);
+      if (w.index.size() == 3) at += " head " + std::to_string(w.index[1]) + " ch " + std::to_string(w.index[2]);
+      else if (w.index.size() == 2) at += " ch " + std::to_string(w.index[1]);
+      std::fprintf(out, "  worst %-34s A %.9g B %.9g abs %.3g rel %.3g ulp %lld\n", at.c_str(), w.a, w.b, w.abs, w.rel,
+                   (long long)w.ulp);
+    }
+  }
 }
 
 nlohmann::json report_json(const VerifyReport& r) {
@@ -103,11 +189,16 @@ nlohmann::json report_json(const VerifyReport& r) {
   j["first_flip_excused"] = r.first_flip_excused;
   j["first_bad_flip"] = r.first_bad_flip;
   j["warnings"] = r.warnings;
+  j["first_origin"] = r.first_origin;
+  j["first_origin_pos"] = r.first_origin_pos;
+  j["first_systematic"] = r.first_systematic;
   auto& ts = j["tensors"] = nlohmann::json::array();
   for (auto& t : r.tensors) {
     nlohmann::json e{{"name", t.name}, {"shape", t.shape}, {"kind", t.is_index ? "index" : "float"},
                      {"status", t.status}, {"after_flip", t.after_flip}, {"tol", num(t.tol)},
                      {"min_tol", num(t.min_tol)}, {"worst_at", t.worst_at}};
+    if (t.prov.computed) e["provenance"] = prov_json(t.prov);
+    if (t.e.computed) e["stats"] = stats_json(t);
     if (t.is_index) {
       auto& x = t.ix;
       e["rows"] = x.rows;

@@ -96,6 +96,30 @@ TEST(Report, AllSectionsHavePlotsFromFixtures) {
   EXPECT_EQ(md.find("_no data_"), std::string::npos);
 }
 
+// A dense run has no indexer_* tensors: merged with a sparse run they still sit in forward order
+// (between kv_latent and attn_out of their layer), not at the end of the axis. Provenance and local
+// error from the verify JSON appear in the accuracy section.
+TEST(Report, SparseOnlyTensorsMergeInForwardOrderAndOriginsShow) {
+  const std::string d = temp_dir();
+  Result r = dsv32("report " + kFix + "verify_dense_naive.json " + kFix + "verify_sparse_prov.json --dir " + d);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string md = slurp(d + "/report.md");
+  auto row = [&](const std::string& name) { return md.find("| " + name + " |"); };
+  ASSERT_NE(row("layers/00/indexer_q"), std::string::npos) << md;
+  EXPECT_LT(row("layers/00/kv_latent"), row("layers/00/indexer_q"));
+  EXPECT_LT(row("layers/00/indexer_q"), row("layers/00/indexer_k"));
+  EXPECT_LT(row("layers/00/indexer_scores"), row("layers/00/indexer_topk"));
+  EXPECT_LT(row("layers/00/indexer_topk"), row("layers/00/attn_out"));
+  EXPECT_LT(row("layers/01/indexer_q"), row("layers/01/attn_out"));
+  EXPECT_LT(row("layers/01/residual"), row("final_norm"));
+  EXPECT_NE(md.find("first origin"), std::string::npos);
+  EXPECT_NE(md.find("layers/00/attn_out @9"), std::string::npos) << md.substr(0, 3000);
+  EXPECT_NE(md.find("| layers/01/o_proj |"), std::string::npos);
+  EXPECT_NE(md.find("80 @0 systematic"), std::string::npos);
+  EXPECT_NE(md.find("local NMSE"), std::string::npos);
+  EXPECT_NE(md.find("4.000e-12"), std::string::npos);
+}
+
 TEST(Report, MissingKindsSayNoData) {
   const std::string d = temp_dir();
   Result r = dsv32("report " + kFix + "bench_base.json --dir " + d);

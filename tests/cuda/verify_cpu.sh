@@ -2,7 +2,7 @@
 # CUDA forward pass against the CPU one through the dump/verify workflow, tiny preset, all four
 # modes: 80 ids (> index_topk = 64), 48 prefilled and 32 decoded, as compare_cpp_reference.sh.
 # Each mode runs once on the CPU and on the GPU with --gpu-gemm fp32 (judged with `dsv32 verify
-# --profile fp32`: the same exact profile, another summation order) and bf16 (--profile bf16:
+# --profile exact`: the same exact profile, another summation order) and bf16 (--profile bf16:
 # bf16-rounded GEMM inputs). The CPU dump is the reference (verify's second argument).
 # bf16 mode also runs the fast decode path (model/cuda/cuda_forward.h): decode reads bf16 mirrors
 # of the latent cache (gpu::mla_decode, at r_kv 512 / d_r 64 / H % 16 == 0 only — not the tiny

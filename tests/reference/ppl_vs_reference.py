@@ -1,8 +1,8 @@
 #!/usr/bin/python3
 """`dsv32 ppl` equals perplexity computed directly from the float64 reference's logits.
 
-Same chunking as dsv32 ppl (llama.cpp's method): ids from `dsv32 tokenize`, chunks of CTX tokens
-with BOS first, NLL of the second half. The reference runs each chunk with reference/run.py and its
+Same chunking as dsv32 ppl (llama-perplexity's): ids from `dsv32 tokenize` with BOS prepended, chunks
+of CTX tokens with BOS over each chunk's first token, NLL of the second half. The reference runs each chunk with reference/run.py and its
 dumped logits give the NLLs.
 
 Tolerance: the C++ fp32 logits match the float64 reference to ~1e-6 relative (reference.compare_cpp
@@ -37,6 +37,7 @@ ids = [int(x) for x in subprocess.run([BIN, "tokenize", "--tokenizer", TOK, "--f
                                       capture_output=True, text=True).stdout.strip().split(",")]
 bos = int(subprocess.run([BIN, "tokenize", "--tokenizer", TOK, "--file", "/dev/null", "--bos"], check=True,
                          capture_output=True, text=True).stdout.strip())
+ids = [bos] + ids
 nll = []
 for c in range(CHUNKS):
     chunk = ids[c * CTX:(c + 1) * CTX]

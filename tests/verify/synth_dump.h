@@ -6,6 +6,7 @@
 #include <algorithm>
 #include <cmath>
 #include <cstdio>
+#include <cstring>
 #include <functional>
 #include <limits>
 #include <map>
@@ -36,6 +37,7 @@ struct SynthRun {
   // Sizes (also written into config_json).
   int64_t n = 6, D = 16, H = 2, dn = 4, dr = 4, dv = 4, rq = 8, rkv = 8, HI = 2, dI = 4, topk = 4;
   int64_t E = 8, K = 2, vocab = 32, layers = 3, prefill = 4;
+  std::string numerics = "fp32";               // /meta numerics ("ref1": bf16 values, see round_bf16)
   std::vector<std::string> order;              // forward order of names
   std::map<std::string, SynthTensor> t;
 
@@ -134,11 +136,35 @@ struct SynthRun {
     m.git_commit = "unknown";
     m.attn = "sparse";
     m.mla = "naive";
-    m.numerics = "fp32";
+    m.numerics = numerics;
     m.config_json = config_json();
     for (int64_t i = 0; i < n; ++i) m.ids.push_back(100 + i);
     m.prefill = prefill;
     return m;
+  }
+
+  // Rounds every finite float to bf16 (nearest, ties to even) and marks the run `numerics ref1`,
+  // as a REF-1 dump stores its rounding points' values.
+  void round_bf16() {
+    numerics = "ref1";
+    for (auto& [name, s] : t)
+      for (auto& v : s.f) v = bf16_round(v);
+  }
+  static float bf16_round(float v) {
+    if (!std::isfinite(v)) return v;
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u = (u + 0x7fffu + ((u >> 16) & 1u)) & 0xffff0000u;
+    std::memcpy(&v, &u, 4);
+    return v;
+  }
+  // The next bf16 value away from zero (one bf16 ulp).
+  static float bf16_up(float v) {
+    uint32_t u;
+    std::memcpy(&u, &v, 4);
+    u += 0x10000u;
+    std::memcpy(&v, &u, 4);
+    return v;
   }
 
   // One forward call's events for rows [pos0, pos0+rows).
