@@ -1,5 +1,6 @@
 // dsv32 verify A.h5 B.h5: compares two activation dumps tensor by tensor (verify/compare.h).
 // Exit 0 pass, 1 fail, 2 error (unreadable dump, shape or ids mismatch, bad option).
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -27,15 +28,39 @@ void write_json(const std::string& path, const nlohmann::json& j) {
   f << j.dump(2) << "\n";
 }
 
+// Per layer: NMSE of the residual stream leaving it, accumulated (A: every layer on its own
+// stream) and local (C: the layer fed B's input). A wrong kernel in layer L shows as a local jump
+// at L alone; accumulated error then grows from L on.
+void print_local(FILE* f, const dsv32::VerifyReport& acc, const dsv32::VerifyReport& loc) {
+  using dsv32::TensorReport, dsv32::VerifyReport;
+  auto nmse_of = [](const VerifyReport& r, const std::string& name) {
+    for (const TensorReport& t : r.tensors)
+      if (t.name == name) return t.f.nmse;
+    return std::nan("");
+  };
+  std::fprintf(f, "local vs accumulated error (NMSE of layers/NN/residual against B):\n  layer  accumulated  local\n");
+  for (int l = 0;; ++l) {
+    char name[64];
+    std::snprintf(name, sizeof name, "layers/%02d/residual", l);
+    const double a = nmse_of(acc, name), c = nmse_of(loc, name);
+    if (std::isnan(a) && std::isnan(c)) break;
+    std::fprintf(f, "  %5d  %11.3e  %9.3e\n", l, a, c);
+  }
+  std::fprintf(f, "local: %s\n", loc.summary.c_str());
+}
+
 int run(const std::vector<std::string>& args) {
   using namespace dsv32;
   app::ArgParser p("verify", "Compare two activation dumps (A = candidate, B = reference) tensor by tensor.");
   std::vector<std::string> files;
   p.allow_positional(&files, "A.h5 B.h5");
-  std::string profile = "exact", profiles_file = default_profiles(), tensors, json_out;
+  std::string profile = "exact", profiles_file = default_profiles(), tensors, json_out, local;
   bool fail_fast = false, quiet = false, stats = false;
   p.add("--profile", &profile, "NAME", "tolerance profile: bitwise (bit-identical), exact (fp32 vs fp32/fp64), ref1, bf16; the old name fp32 means exact (verify/profiles.json)");
   p.add("--profiles", &profiles_file, "FILE", "tolerance profile file ($DSV32_PROFILES overrides the default)");
+  p.add("--local", &local, "C.h5",
+        "a dump of A's run made with `dsv32 run --inject-from B.h5`: reports each layer's local error "
+        "(fed B's input) beside A's accumulated one, so the layer whose kernel is wrong stands out");
   p.add("--tensors", &tensors, "REGEX", "compare only tensors whose path matches (std::regex_search)");
   p.add("--json", &json_out, "OUT", "also write the report as JSON");
   p.add_flag("--fail-fast", &fail_fast, "stop at the first failure or non-tie flip");
@@ -70,6 +95,12 @@ int run(const std::vector<std::string>& args) {
       print_report(stdout, rep);
     }
     if (stats) print_stats(stdout, rep);
+    VerifyReport loc;
+    if (!local.empty()) {
+      DumpReader c(local);
+      loc = verify_dumps(c, b, prof, opt);
+      print_local(stdout, rep, loc);
+    }
     if (!json_out.empty()) {
       // The shared result envelope (reports/RESULTS.md) so report/history know commit and mode.
       nlohmann::json j = report_json(rep);
@@ -81,6 +112,14 @@ int run(const std::vector<std::string>& args) {
                       {"version", app::kVersion}, {"device", "cpu"},
                       {"a", a.meta().meta.producer + " " + a.meta().meta.numerics},
                       {"b", b.meta().meta.producer + " " + b.meta().meta.numerics}};
+      if (!local.empty()) {
+        // local_nmse per tensor (the report's accuracy section draws it beside the accumulated one).
+        for (auto& t : j["tensors"])
+          for (const TensorReport& lt : loc.tensors)
+            if (lt.name == t.value("name", "") && !lt.is_index && std::isfinite(lt.f.nmse)) t["local_nmse"] = lt.f.nmse;
+        j["local"] = {{"file", local}, {"verdict", loc.verdict}, {"first_failure", loc.first_failure},
+                      {"summary", loc.summary}};
+      }
       write_json(json_out, j);
     }
     return rep.passed() ? 0 : 1;

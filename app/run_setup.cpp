@@ -41,6 +41,9 @@ void RunSetup::add_options(ArgParser& p, bool need_ids) {
   p.add("--threads", &threads, "T", "worker threads");
   p.add("--ctx", &ctx, "N", "KV-cache capacity in positions (default: what the run needs)");
   p.add("--pin-from", &pin_from, "REF.h5", "take indexer top-k sets and expert choices from a dump");
+  p.add("--inject-from", &inject_from, "REF.h5",
+        "feed every layer the dump's input to it (embed, then layers/NN/residual), so that each layer's "
+        "error against REF is its own; compare with `dsv32 verify REF.h5 RUN.h5 --local THIS.h5`");
   device.add_options(p);
 }
 
@@ -102,6 +105,27 @@ void RunSetup::load(int64_t n_positions) {
       }
     }
     model->set_pins(&pins);
+  }
+  if (!inject_from.empty()) {
+    // The reference's residual stream entering each layer, as fp32 (a bf16 dump decodes exactly,
+    // a float64 one rounds once). Under REF-1 the dumped residual is the bf16-stored one, so the
+    // injected layer normalises that instead of the un-rounded sum (a bf16-ulp difference).
+    DumpReader r(inject_from);
+    const int64_t n = int64_t(ids.size()), D = c.hidden_size;
+    injection.source = inject_from;
+    injection.input.resize(c.n_layers);
+    for (int l = 0; l < c.n_layers; ++l) {
+      char name[64];
+      if (l == 0) std::snprintf(name, sizeof name, "embed");
+      else std::snprintf(name, sizeof name, "layers/%02d/residual", l - 1);
+      if (!r.has(name)) fail(inject_from + ": no dataset '" + name + "' (the input of layer " + std::to_string(l) + ")");
+      DumpTensor t = r.read(name);
+      if (t.info.is_index || t.row_elems() != D || t.rows() < n)
+        fail(inject_from + ": dataset '" + name + "' is not [>= " + std::to_string(n) + ", " + std::to_string(D) +
+             "] floats");
+      injection.input[l] = std::move(t.f);
+    }
+    model->set_injection(&injection);
   }
 }
 

@@ -28,22 +28,23 @@ struct DeviceChoice {
 };
 
 struct RunSetup {
-  std::string model_dir, ids_text, ids_file, attn = "auto", mla = "absorbed", pin_from;
+  std::string model_dir, ids_text, ids_file, attn = "auto", mla = "absorbed", pin_from, inject_from;
   int threads = 2;
   int64_t ctx = 0;
   std::vector<int64_t> ids;
   std::shared_ptr<const ModelWeights> weights;
   std::unique_ptr<Model> model;
   Pins pins;
+  Injection injection;
   DeviceChoice device;  // --device, --gpu-gemm, --numerics
 
-  // Registers --model --ids --ids-file --attn --mla --threads --ctx --pin-from --numerics --device
-  // --gpu-gemm.
+  // Registers --model --ids --ids-file --attn --mla --threads --ctx --pin-from --inject-from
+  // --numerics --device --gpu-gemm.
   void add_options(ArgParser& p, bool need_ids = true);
   // Reads ids (from --ids or --ids-file); throws Error for malformed or empty lists.
   void resolve(const ArgParser& p);
   // Loads weights, validates ids against the vocabulary, builds the model with capacity
-  // max(ctx, n_positions), and loads pins if --pin-from was given.
+  // max(ctx, n_positions), and loads pins (--pin-from) and layer inputs (--inject-from).
   void load(int64_t n_positions);
 
  private:

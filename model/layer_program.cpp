@@ -240,6 +240,12 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
   emit("embed", -1, P, {S, D}, h);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& L = w_->layers[l];
+    if (inj_ && l < int(inj_->input.size()) && !inj_->input[l].empty()) {
+      if (int64_t(inj_->input[l].size()) < (P + S) * D)
+        fail(inj_->source + ": layer " + std::to_string(l) + " input has " +
+             std::to_string(inj_->input[l].size() / D) + " positions, the run needs " + std::to_string(P + S));
+      ops_->to_device(h, inj_->input[l].data() + P * D, size_t(S * D) * 4);
+    }
     pre_norm(L.attn_norm, "attn_norm", l, S, P);
     attention_block(l, S, P);
     ops_->add(h, ws.o.f(), S * D);

@@ -59,6 +59,7 @@ class LayerProgram {
   void forward(const int32_t* ids, int64_t S, int64_t P, float* logits, const Observer* obs, int64_t logits_from);
   int64_t filled() const { return filled_; }
   void set_pins(const Pins* pins) { pins_ = pins; }
+  void set_injection(const Injection* inj) { inj_ = inj; }
   float* mla_cache_row(int layer, int64_t pos);
   float* indexer_cache_row(int layer, int64_t pos);
   std::string device_name() const { return ops_->device_name(); }
@@ -105,6 +106,7 @@ class LayerProgram {
   std::vector<int32_t> host_i_, host_i2_, rids_host_;
   int64_t filled_ = 0;
   const Pins* pins_ = nullptr;
+  const Injection* inj_ = nullptr;
   const Observer* obs_ = nullptr;
 };
 

@@ -83,6 +83,7 @@ const ModelOptions& Model::options() const { return opt_; }
 const ModelWeights& Model::weights() const { return *weights_; }
 int64_t Model::filled() const { return program_->filled(); }
 void Model::set_pins(const Pins* pins) { program_->set_pins(pins); }
+void Model::set_injection(const Injection* inj) { program_->set_injection(inj); }
 std::string Model::device_name() const { return program_->device_name(); }
 const NumericsProfile& Model::numerics() const { return program_->numerics(); }
 

@@ -72,6 +72,15 @@ struct Pins {
   std::vector<std::vector<int32_t>> expert_ids;   // [layer] -> [positions x experts_width]
 };
 
+// Layer inputs taken from a reference dump instead of this run's own residual stream (dsv32 run
+// --inject-from): input[l] is [positions, D], what enters layer l (the reference's embed for
+// l = 0, its layers/(l-1)/residual after). Each layer's error is then its own (local), not the sum
+// of every layer before it (accumulated). Empty vectors mean "not injected".
+struct Injection {
+  std::string source;
+  std::vector<std::vector<float>> input;  // [layer] -> [positions x D]
+};
+
 class LayerProgram;  // model/layer_program.h
 
 class Model {
@@ -94,6 +103,7 @@ class Model {
   int64_t filled() const;  // positions [0, filled) are cached
 
   void set_pins(const Pins* pins);  // nullptr: compute selections (default)
+  void set_injection(const Injection* inj);  // nullptr: every layer reads this run's stream
 
   // Cache rows, for tests that perturb one position. Absorbed: [r_kv + d_r] latent row; naive:
   // the per-head K row [H, d_qk]. indexer_cache_row: [d_I] (sparse mode only).

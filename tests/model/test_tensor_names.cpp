@@ -54,8 +54,9 @@ TEST(TensorNames, ProfilesSchemaAndReferenceSpellTheSameNames) {
   const nlohmann::json prof = nlohmann::json::parse(read("verify/profiles.json"));
   std::set<std::string> registry;
   for (const TensorName& t : tensor_names()) registry.insert(t.name);
-  for (auto& [name, _] : prof["tensors"].items())
+  for (auto& [name, _] : prof["tensors"].items()) {
     if (name != "*") EXPECT_TRUE(registry.count(name)) << "verify/profiles.json names unknown tensor " << name;
+  }
   const std::string schema = read("verify/SCHEMA.md"), ref = read("reference/model.py"),
                     doc = read("docs/MODEL.md");
   for (const TensorName& t : tensor_names()) {
