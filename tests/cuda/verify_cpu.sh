@@ -4,7 +4,7 @@
 # Each mode runs once on the CPU and on the GPU with --gpu-gemm fp32 (judged with `dsv32 verify
 # --profile exact`: the same exact profile, another summation order) and bf16 (--profile bf16:
 # bf16-rounded GEMM inputs). The CPU dump is the reference (verify's second argument).
-# bf16 mode also runs the fast decode path (model/cuda/cuda_forward.h): decode reads bf16 mirrors
+# bf16 mode also runs the fast decode path (model/cuda/cuda_ops.cpp, bf16 cache mirrors): decode reads bf16 mirrors
 # of the latent cache (gpu::mla_decode, at r_kv 512 / d_r 64 / H % 16 == 0 only — not the tiny
 # preset) and of the indexer keys (indexer_scores_bf16: tiny runs it). Each is one more bf16
 # rounding of a stored value (c_KV, k_rope, indexer k; q and the softmax weights inside
