@@ -38,6 +38,7 @@
 
 #include "reports/provenance.h"
 #include "bench/bench_util.h"
+#include "bench/op_cases.h"
 #include "bench/peak.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/hadamard.h"
@@ -73,49 +74,38 @@ benchmark::internal::Benchmark* reg(const std::string& name, F&& fn) {
 }
 
 // ---------------------------------------------------------------- linear (GEMM / GEMV)
-// y[M, N] = x[M, K]·Wᵀ; FLOPs 2·M·N·K; bytes = W (+ F8 scales) + x + y.
-void bm_linear(State& st, DType dt, int64_t N, int64_t K, int64_t M, const std::string& tag) {
-  make_room(tag, N * K * dtype_size(dt));
-  const Weight& w = weight(dt, N, K);
-  float* x = fbuf(kX, M * K);
-  float* y = fbuf(kY, M * N);
+// y[M, N] = x[M, K]·Wᵀ; FLOPs and bytes from the op contract (bench/op_cases.h LinearCase).
+void bm_linear(State& st, const cases::LinearCase& c, const std::string& tag) {
+  make_room(tag, c.N * c.K * dtype_size(c.dtype));
+  const Weight& w = weight(c.dtype, c.N, c.K);
+  float* x = fbuf(kX, c.M * c.K);
+  float* y = fbuf(kY, c.M * c.N);
   for (auto _ : st) {
-    linear(*g_pool, x, M, w, y);
+    linear(*g_pool, x, c.M, w, y);
     benchmark::ClobberMemory();
   }
-  report(st, 2.0 * M * N * K, double(w.bytes()) + 4.0 * M * (N + K), double(M), g_threads);
+  report(st, c.flops(), c.bytes(), double(c.M), g_threads);
 }
 
 void register_linear(const Shapes& s) {
-  struct Mat { const char* name; int64_t N, K; bool dtype_sweep; };
-  std::vector<Mat> mats = {
-      {"q_a", s.rq, s.D, false},
-      {"q_b", s.H * s.dqk(), s.rq, true},
-      {"kv_a", s.lat(), s.D, false},
-      {"kv_b", s.H * (s.dn + s.dv), s.rkv, false},
-      {"o", s.D, s.H * s.dv, false},
-      {"idx_wq_b", s.HI * s.dI, s.rq, false},
-      {"expert_up", s.I_moe, s.D, true},
-      {"expert_down", s.D, s.I_moe, false},
-      {"dense_up", s.I_dense, s.D, false},
-  };
-  if (g_full) mats.push_back({"lm_head", 129280, s.D, false});
   std::vector<int64_t> rows(std::begin(kRows), std::end(kRows));
   rows.insert(rows.begin() + 1, std::begin(kLinearDecodeRows), std::end(kLinearDecodeRows));
   if (g_full) rows.insert(rows.end(), std::begin(kFullRows), std::end(kFullRows));
-  for (const Mat& m : mats)
+  for (const cases::LinearMat& m : cases::linear_mats(s)) {
+    if (m.full_only && !g_full) continue;
     for (DType dt : {DType::F8_E4M3, DType::BF16, DType::F16, DType::F32}) {
       if (dt != DType::F8_E4M3 && !m.dtype_sweep) continue;
       for (int64_t M : rows) {
         std::string name = std::string("BM_linear/cpu/") + dtype_token(dt) + "/" + s.name + "_" +
                            m.name + "_M" + std::to_string(M);
-        reg(name, [=](State& st) { bm_linear(st, dt, m.N, m.K, M, name); });
+        reg(name, [=](State& st) { bm_linear(st, {dt, M, m.N, m.K}, name); });
       }
     }
+  }
   // The router GEMM keeps its checkpoint dtype (BF16 in DeepSeek's FP8 release).
   for (int64_t M : rows) {
     std::string name = std::string("BM_linear/cpu/bf16/") + s.name + "_router_M" + std::to_string(M);
-    reg(name, [=](State& st) { bm_linear(st, DType::BF16, s.E, s.D, M, name); });
+    reg(name, [=](State& st) { bm_linear(st, {DType::BF16, M, s.E, s.D}, name); });
   }
 }
 

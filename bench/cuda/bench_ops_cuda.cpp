@@ -19,6 +19,7 @@
 #include <string>
 #include <vector>
 
+#include "bench/op_cases.h"
 #include "bench/bench_util.h"
 #include "bench/cuda/cuda_bench_util.h"
 #include "kernels/cuda/attention.h"
@@ -38,7 +39,6 @@ using bench::Shapes;
 
 const Shapes& v32() { return bench::preset("v32"); }
 
-const int64_t kVocab = v32().V;
 const double kAttnScale = v32().s_att;  // MODEL §1.2 s_att (YaRN mscale²/√d_qk)
 const std::string kP = "v32";
 
@@ -79,7 +79,9 @@ void bm_rope(State& st, RopeLayout layout, int64_t M, int64_t heads, int64_t hea
 // y[M, N] = x[M, K]·Wᵀ through gpu::linear's default path (BF16: cuBLAS bf16 → fp32 accumulate;
 // F8: 128×128-block-scaled e4m3 dequantized tile-wise to bf16, then the same GEMM). x fp32 in,
 // y fp32 out. Bytes W (+ F8 scales) + x + y; FLOPs 2·M·N·K.
-void bm_linear(State& st, DType dt, int64_t N, int64_t K, int64_t M) {
+void bm_linear(State& st, const cases::LinearCase& c) {
+  const DType dt = c.dtype;
+  const int64_t N = c.N, K = c.K, M = c.M;
   const int64_t sr = (N + 127) / 128, sc = (K + 127) / 128;
   gpu::DeviceArray<uint8_t> data(size_t(N * K * dtype_size(dt)));
   gpu::DeviceArray<float> scale(dt == DType::F8_E4M3 ? size_t(sr * sc) : 0), x(M * K), y(M * N);
@@ -102,8 +104,7 @@ void bm_linear(State& st, DType dt, int64_t N, int64_t K, int64_t M) {
     w.block = 128;
   }
   const double s = time_loop(st, [&] { gpu::linear(context(), x.get(), M, w, y.get()); });
-  const double weight_bytes = double(N * K * dtype_size(dt)) + (dt == DType::F8_E4M3 ? 4.0 * sr * sc : 0.0);
-  set_counters(st, weight_bytes + 4.0 * M * (K + N), 2.0 * M * N * K, s, Roof::kBf16);
+  set_counters(st, c.bytes(), c.flops(), s, Roof::kBf16);
 }
 
 // ---------------------------------------------------------------- absorbed MLA decode
@@ -222,16 +223,12 @@ bool register_all() {
     reg("BM_rope/cuda/f32/" + kP + "_indexer_q_half_H" + i2s(s.HI) + "_M" + i2s(M),
         [=](State& st) { bm_rope(st, RopeLayout::kHalf, M, s.HI, s.dI, 0); });
   }
-  struct Mat { const char* name; int64_t N, K; };
-  const Mat mats[] = {
-      {"q_a", s.rq, s.D},      {"q_b", s.H * s.dqk(), s.rq}, {"kv_a", s.lat(), s.D},
-      {"o", s.D, s.H * s.dv}, {"expert_gate", s.I_moe, s.D}, {"lm_head", kVocab, s.D},
-  };
-  for (const Mat& m : mats)
+  // Every matrix of the op contract's list (the GPU takes the lm_head too: memory is no concern).
+  for (const cases::LinearMat& m : cases::linear_mats(s))
     for (DType dt : {DType::BF16, DType::F8_E4M3})
       for (int64_t M : {int64_t(1), int64_t(64), int64_t(4096)})
         reg(std::string("BM_linear/cuda/") + bench::dtype_token(dt) + "/" + kP + "_" + m.name + "_M" + i2s(M),
-            [=](State& st) { bm_linear(st, dt, m.N, m.K, M); });
+            [=](State& st) { bm_linear(st, {dt, M, m.N, m.K}); });
   for (int64_t ctx : {int64_t(8192), int64_t(32768), int64_t(131072)})
     reg("BM_attn_dense/mla_absorbed/f32/" + kP + "_ctx" + i2s(ctx),
         [=](State& st) { bm_attend_absorbed(st, ctx, false); });

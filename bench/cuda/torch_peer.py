@@ -118,7 +118,7 @@ def rope_case(M, layout, heads, head_dim, offset, label):
 
 LINEAR_MATS = [("q_a", V32["rq"], V32["D"]), ("q_b", V32["H"] * (V32["dn"] + V32["dr"]), V32["rq"]),
                ("kv_a", V32["rkv"] + V32["dr"], V32["D"]), ("o", V32["D"], V32["H"] * V32["dv"]),
-               ("expert_gate", V32["I_moe"], V32["D"]), ("lm_head", V32["vocab"], V32["D"])]
+               ("expert_up", V32["I_moe"], V32["D"]), ("lm_head", V32["vocab"], V32["D"])]
 
 
 def linear_bf16_case(name, N, K, M):

@@ -11,6 +11,7 @@
 #include <ostream>
 #include <vector>
 
+#include "bench/op_cases.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/linear.h"
@@ -112,15 +113,13 @@ INSTANTIATE_TEST_SUITE_P(Cuda, RopeTest,
 // and F8 paths (the GPU rounds x to bf16) and F8 scales are powers of two (dequantized weights are
 // exact in bf16). What remains is summation order: CPU fp32 ≤ γ_K·Σ|x·w|, cuBLAS (tensor-core
 // adders truncate) ≤ 2γ_K·Σ|x·w| → bound 3γ_K·Σ_k|x_k·w_nk| per output, Σ taken in double.
-struct LinearCase { DType dtype; int64_t M, N, K, slice_row0; };
-void PrintTo(const LinearCase& c, std::ostream* os) {
-  *os << dtype_name(c.dtype) << "_M" << c.M << "_N" << c.N << "_K" << c.K << "_row0_" << c.slice_row0;
-}
+// The cases are the op contract's list (bench/op_cases.h), shared with the CPU op test.
+using cases::LinearCase;
 class LinearTest : public GpuParamTest<LinearCase> {};
 
 TEST_P(LinearTest, MatchesCpu) {
   const auto c = GetParam();
-  const int64_t NN = c.N + c.slice_row0;  // the full weight; the test uses rows [row0, row0 + N)
+  const int64_t NN = c.N + c.row0;  // the full weight; the test uses rows [row0, row0 + N)
   auto wf = randn(NN * c.K, 31, 0.05f), x = randn(c.M * c.K, 32);
   const bool bf16_x = c.dtype == DType::BF16 || c.dtype == DType::F8_E4M3;
   if (bf16_x)
@@ -151,7 +150,7 @@ TEST_P(LinearTest, MatchesCpu) {
       full.scale_cols = sc;
     }
   }
-  const Weight w = full.rows_slice(c.slice_row0, c.N);
+  const Weight w = full.rows_slice(c.row0, c.N);
   ThreadPool pool(1);
   std::vector<float> want(static_cast<size_t>(c.M * c.N));
   linear(pool, x.data(), c.M, w, want.data());
@@ -169,13 +168,8 @@ TEST_P(LinearTest, MatchesCpu) {
     }
   EXPECT_TRUE(close_within(dy.download(ctx()), want, bound)) << dtype_name(c.dtype);
 }
-INSTANTIATE_TEST_SUITE_P(
-    Cuda, LinearTest,
-    ::testing::Values(LinearCase{DType::F32, 1, 64, 256, 0}, LinearCase{DType::F32, 7, 300, 1000, 0},
-                      LinearCase{DType::F16, 3, 130, 384, 0}, LinearCase{DType::BF16, 1, 576, 1024, 0},
-                      LinearCase{DType::BF16, 16, 256, 2048, 0}, LinearCase{DType::F8_E4M3, 1, 576, 1536, 0},
-                      LinearCase{DType::F8_E4M3, 9, 640, 7168, 0},
-                      LinearCase{DType::F8_E4M3, 4, 300, 640, 100}));  // slice: row0 mid-block
+INSTANTIATE_TEST_SUITE_P(Cuda, LinearTest, ::testing::ValuesIn(cases::linear_corner_cases()),
+                         [](const auto& i) { return i.param.name(); });
 
 // ---------------------------------------------------------------------------------------------
 // Attention (absorbed decode over a latent cache; naive per-head layout with causal lengths).

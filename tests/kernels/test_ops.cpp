@@ -8,6 +8,7 @@
 #include <random>
 #include <vector>
 
+#include "bench/op_cases.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/hadamard.h"
 #include "kernels/cpu/indexer.h"
@@ -30,38 +31,37 @@ std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.f) {
   return v;
 }
 
-struct LinearCase {
-  DType dtype;
-  int64_t M, N, K;
-};
+using cases::LinearCase;  // the op contract's case list (bench/op_cases.h), shared with the GPU test
 
 class LinearTest : public ::testing::TestWithParam<LinearCase> {};
 
 TEST_P(LinearTest, MatchesReferenceWithinGammaK) {
   const LinearCase c = GetParam();
-  std::vector<float> wf = randn(c.N * c.K, 1, 0.05f), x = randn(c.M * c.K, 2);
+  const int64_t NN = c.N + c.row0;  // the full weight; the case uses rows [row0, row0 + N)
+  std::vector<float> wf = randn(NN * c.K, 1, 0.05f), x = randn(c.M * c.K, 2);
   std::vector<uint8_t> storage;
   std::vector<float> scale;
-  Weight w{c.dtype, c.N, c.K};
+  Weight full{c.dtype, NN, c.K};
   if (c.dtype == DType::F32) {
-    w.data = wf.data();
-  } else if (c.dtype == DType::BF16) {
+    full.data = wf.data();
+  } else if (c.dtype == DType::BF16 || c.dtype == DType::F16) {
     storage.resize(wf.size() * 2);
     auto* p = reinterpret_cast<uint16_t*>(storage.data());
-    for (size_t i = 0; i < wf.size(); ++i) p[i] = f32_to_bf16(wf[i]);
-    w.data = p;
+    for (size_t i = 0; i < wf.size(); ++i) p[i] = c.dtype == DType::BF16 ? f32_to_bf16(wf[i]) : f32_to_f16(wf[i]);
+    full.data = p;
   } else {  // F8 with a ragged 128-block grid and non-trivial scales
-    const int64_t sr = (c.N + 127) / 128, sc = (c.K + 127) / 128;
+    const int64_t sr = (NN + 127) / 128, sc = (c.K + 127) / 128;
     scale.resize(sr * sc);
     for (int64_t i = 0; i < sr * sc; ++i) scale[i] = std::ldexp(1.f, -8 + int(i % 3));
     storage.resize(wf.size());
-    for (int64_t n = 0; n < c.N; ++n)
+    for (int64_t n = 0; n < NN; ++n)
       for (int64_t k = 0; k < c.K; ++k)
         storage[n * c.K + k] = f32_to_f8e4m3(wf[n * c.K + k] / scale[(n / 128) * sc + k / 128]);
-    w.data = storage.data();
-    w.scale = scale.data();
-    w.scale_cols = sc;
+    full.data = storage.data();
+    full.scale = scale.data();
+    full.scale_cols = sc;
   }
+  const Weight w = full.rows_slice(c.row0, c.N);
   ThreadPool pool(2);
   std::vector<float> y(c.M * c.N), yr(c.M * c.N);
   linear(pool, x.data(), c.M, w, y.data());
@@ -81,15 +81,8 @@ TEST_P(LinearTest, MatchesReferenceWithinGammaK) {
   for (int64_t n = 0; n < c.N; ++n) ASSERT_EQ(one[n], y[m * c.N + n]);
 }
 
-INSTANTIATE_TEST_SUITE_P(Ops, LinearTest,
-                         ::testing::Values(LinearCase{DType::F32, 5, 33, 64}, LinearCase{DType::BF16, 7, 64, 256},
-                                           LinearCase{DType::F8_E4M3, 9, 576, 384},   // kv_a-like ragged rows
-                                           LinearCase{DType::F8_E4M3, 1, 200, 1040},  // ragged columns, GEMV
-                                           LinearCase{DType::F32, 3, 10, 30}),        // K % 16 != 0 path
-                         [](const auto& i) {
-                           return std::string(dtype_name(i.param.dtype)) + "_M" + std::to_string(i.param.M) +
-                                  "_N" + std::to_string(i.param.N) + "_K" + std::to_string(i.param.K);
-                         });
+INSTANTIATE_TEST_SUITE_P(Ops, LinearTest, ::testing::ValuesIn(cases::linear_corner_cases()),
+                         [](const auto& i) { return i.param.name(); });
 
 TEST(Ops, WeightRowsSliceKeepsScaleGrid) {
   // A slice starting mid-block (W_UV rows of a head in the tiny preset) must use the scale row of
