@@ -7,27 +7,17 @@
 
 #include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
+#include "tests/verify/verify_test_util.h"
 #include "verify/compare.h"
 
 using namespace dsv32;
 using dsv32::test::SynthRun;
 using dsv32::test::tmp_path;
+using dsv32::test::find;
+using dsv32::test::profiles;
+using dsv32::test::verify;
 
 namespace {
-const ProfileSet& profiles() {
-  static const ProfileSet p = ProfileSet::load(DSV32_SOURCE_DIR "/verify/profiles.json");
-  return p;
-}
-VerifyReport verify(const std::string& a, const std::string& b, const std::string& profile = "exact",
-                    const VerifyOptions& opt = {}) {
-  return verify_dumps(DumpReader(a), DumpReader(b), profiles().get(profile), opt);
-}
-const TensorReport& find(const VerifyReport& r, const std::string& name) {
-  for (auto& t : r.tensors)
-    if (t.name == name) return t;
-  ADD_FAILURE() << "no tensor " << name;
-  return r.tensors.front();
-}
 // Swaps the two halves of the last dimension (size d) of every row of a float tensor.
 void swap_halves(std::vector<float>& v, int64_t d) {
   for (size_t base = 0; base + size_t(d) <= v.size(); base += size_t(d))

@@ -10,22 +10,13 @@
 
 #include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
+#include "tests/verify/verify_test_util.h"
 #include "verify/dump.h"
 
 using namespace dsv32;
 using dsv32::test::SynthRun;
 using dsv32::test::tmp_path;
-
-namespace {
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-}  // namespace
+using dsv32::test::error_of;
 
 TEST(Dump, RoundTripKeepsValuesOrderAndMeta) {
   SynthRun run;

@@ -10,21 +10,14 @@
 
 #include "model/error.h"
 #include "tests/verify/synth_dump.h"
+#include "tests/verify/verify_test_util.h"
 #include "verify/llama_kld.h"
 
 using namespace dsv32;
 using dsv32::test::tmp_path;
+using dsv32::test::error_of;
 
 namespace {
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
 
 std::vector<float> random_logits(int64_t rows, int64_t V, uint32_t seed, float spread = 4.0f) {
   std::mt19937 g(seed);

@@ -9,26 +9,17 @@
 #include <cmath>
 
 #include "tests/verify/synth_dump.h"
+#include "tests/verify/verify_test_util.h"
 #include "verify/compare.h"
 
 using namespace dsv32;
 using dsv32::test::SynthRun;
 using dsv32::test::tmp_path;
+using dsv32::test::find;
+using dsv32::test::profiles;
+using dsv32::test::verify;
 
 namespace {
-const ProfileSet& profiles() {
-  static const ProfileSet p = ProfileSet::load(DSV32_SOURCE_DIR "/verify/profiles.json");
-  return p;
-}
-VerifyReport verify(const std::string& a, const std::string& b, const std::string& profile) {
-  return verify_dumps(DumpReader(a), DumpReader(b), profiles().get(profile));
-}
-const TensorReport& find(const VerifyReport& r, const std::string& name) {
-  for (auto& t : r.tensors)
-    if (t.name == name) return t;
-  ADD_FAILURE() << "no tensor " << name;
-  return r.tensors.front();
-}
 // Moves element c of row r of a float tensor by one bf16 ulp.
 void bump(SynthRun& run, const std::string& name, int64_t r, int64_t c = 0) {
   auto& s = run.t.at(name);
