@@ -45,15 +45,9 @@ class CpuOps final : public Ops {
   std::string device_name() const override { return "cpu"; }
   bool host_memory() const override { return true; }
   std::string lacks(const NumericsProfile& p, const ModelConfig&) const override {
-    for (int i = 0; i < int(Point::kCount); ++i) {
-      const Rule& r = p.rules[i];
-      for (Gemm g : {r.f8, r.other})
-        if (g == Gemm::kBf16 || g == Gemm::kFp8)
-          return std::string("the CPU backend has no ") + to_string(g) + " GEMM (point " + to_string(Point(i)) +
-                 "; use --device cuda, or --numerics exact|ref1)";
-    }
-    if (p.decode_bf16_cache) return "the CPU backend has no bf16 decode caches (use --device cuda)";
-    return "";
+    // f32 and REF-1's fp8_gemm; bf16 rounding points; the REF-1 core and FP8 indexer; no bf16 caches.
+    static constexpr BackendCaps kCaps{"CPU", {true, false, true, false}, true, true, true, false};
+    return numerics_lacks(p, kCaps);
   }
 
   void ensure(Buf& b, size_t bytes) override {
@@ -265,12 +259,10 @@ void CpuOps::indexer_select(const IndexerCall& c, const float* q, const float* w
 void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, const float* values,
                     const int32_t* index, const int32_t* count, int64_t index_stride, int64_t S, int64_t P,
                     float* out) {
-  const int64_t H = a.heads, dk = a.d_k, dv = a.d_v;
+  const int64_t H = a.heads, dk = a.p.d_k, dv = a.p.d_v;
   const bool ref1 = a.core == AttnCore::kRef1;
-  const AttendParams ap{dk, dv, a.key_stride, a.value_stride, a.scale};
-  const AttendRef1Params ap1{dk, dv, a.key_stride, a.value_stride, a.scale, a.split};
+  const AttendParams& ap = a.p;
   if (!a.mqa) {
-    const AttendRef1Params ap1p{dk, dv, a.key_stride, a.value_stride, a.scale, /*split=*/0};  // prefill points
     pool_.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
       for (int64_t i = i0; i < i1; ++i) {
         const int64_t s = zigzag(i / H, S), h = i % H;
@@ -279,7 +271,7 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
         const float* qh = q + (s * H + h) * dk;
         float* o = out + (s * H + h) * dv;
         if (ref1)
-          attend_ref1(ap1p, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
+          attend_ref1(ap, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
                       scratch_[t].probs.data(), o, dv);
         else
           dsv32::attend(ap, qh, keys + h * a.key_head, values + h * a.value_head, idx, n, scratch_[t].probs.data(), o);
@@ -296,7 +288,7 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
       const int32_t* idx = index ? index + s * index_stride : nullptr;
       const int64_t n = index ? count[s] : P + s + 1;
       if (ref1)
-        attend_ref1(ap1, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
+        attend_ref1(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
                     out + (s * H + h0) * dv, dv);
       else
         attend_mqa(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),

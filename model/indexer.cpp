@@ -73,7 +73,7 @@ void LayerProgram::indexer_select(int layer, int64_t S, int64_t P) {
     // Each row's selection padded with -1 to index_topk columns.
     host_i_.resize(size_t(S * K));
     host_i2_.resize(size_t(S));
-    ops_->to_host(host_i_.data(), ws.topk.p, size_t(S * K) * 4);
+    ops_->to_host(host_i_.data(), ws.topk.p, size_t(S * K) * 4);  // a copy even on the host: padded below
     ops_->to_host(host_i2_.data(), ws.topk_n.p, size_t(S) * 4);
     for (int64_t s = 0; s < S; ++s) std::fill(host_i_.begin() + s * K + host_i2_[s], host_i_.begin() + (s + 1) * K, -1);
     notify(*obs_, "indexer_topk", layer, P, {S, K}, host_i_.data(), DType::I32);

@@ -162,36 +162,32 @@ void LayerProgram::round(Point pt, float* x, int64_t rows, int64_t width, int64_
   if (prof_.stores_bf16(pt)) ops_->round_bf16(x, rows, width, stride);
 }
 
+// p (backend memory, `bytes` long) readable on the host: p itself on a host backend, else a copy
+// in `scratch`.
+const void* LayerProgram::on_host(const void* p, size_t bytes, std::vector<float>& scratch) {
+  if (ops_->host_memory()) return p;
+  scratch.resize((bytes + 3) / 4);
+  ops_->to_host(scratch.data(), p, bytes);
+  return scratch.data();
+}
+
 void LayerProgram::emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape,
                         const void* data, DType dt, int64_t pad_to, double pad_value) {
   if (!observed()) return;
-  if (!ops_->host_memory()) {
-    int64_t n = 1;
-    for (int64_t d : shape) n *= d;
-    host_f_.resize(size_t(n));  // 4-byte elements (F32 and I32)
-    ops_->to_host(host_f_.data(), data, size_t(n) * 4);
-    data = host_f_.data();
-  }
-  notify(*obs_, name, layer, P, shape, data, dt, pad_to, pad_value);
+  int64_t n = 1;
+  for (int64_t d : shape) n *= d;
+  notify(*obs_, name, layer, P, shape, on_host(data, size_t(n) * 4, host_f_), dt, pad_to, pad_value);  // F32, I32
 }
 
 void LayerProgram::emit_strided(const char* name, int layer, int64_t P, int64_t rows, int64_t heads, int64_t width,
                                 const float* src, int64_t row_stride, int64_t head_stride) {
   if (!observed()) return;
+  const int64_t span = (rows - 1) * row_stride + (heads - 1) * head_stride + width;
+  const float* base = static_cast<const float*>(on_host(src, size_t(span) * 4, host_f_));
   host_f2_.resize(size_t(rows * heads * width));
-  if (ops_->host_memory()) {
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < heads; ++h)
-        std::memcpy(&host_f2_[(r * heads + h) * width], src + r * row_stride + h * head_stride, width * 4);
-  } else {
-    // Download the span the view covers, then pack it.
-    const int64_t span = (rows - 1) * row_stride + (heads - 1) * head_stride + width;
-    host_f_.resize(size_t(span));
-    ops_->to_host(host_f_.data(), src, size_t(span) * 4);
-    for (int64_t r = 0; r < rows; ++r)
-      for (int64_t h = 0; h < heads; ++h)
-        std::memcpy(&host_f2_[(r * heads + h) * width], &host_f_[r * row_stride + h * head_stride], width * 4);
-  }
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t h = 0; h < heads; ++h)
+      std::memcpy(&host_f2_[(r * heads + h) * width], base + r * row_stride + h * head_stride, width * 4);
   if (heads == 1) notify(*obs_, name, layer, P, {rows, width}, host_f2_.data());
   else notify(*obs_, name, layer, P, {rows, heads, width}, host_f2_.data());
 }
@@ -201,14 +197,13 @@ void LayerProgram::emit_strided(const char* name, int layer, int64_t P, int64_t 
 void LayerProgram::emit_residual(int layer, int64_t P, int64_t S) {
   if (!observed()) return;
   const int64_t n = S * c_.hidden_size;
-  if (!prof_.stores_bf16(Point::kResidual) && ops_->host_memory()) {
-    notify(*obs_, "residual", layer, P, {S, c_.hidden_size}, ws_.h.p);
-    return;
+  const float* h = static_cast<const float*>(on_host(ws_.h.p, size_t(n) * 4, host_f2_));
+  if (prof_.stores_bf16(Point::kResidual)) {
+    if (h != host_f2_.data()) host_f2_.assign(h, h + n);
+    dsv32::round_bf16(host_f2_.data(), n);
+    h = host_f2_.data();
   }
-  host_f2_.resize(size_t(n));
-  ops_->to_host(host_f2_.data(), ws_.h.p, size_t(n) * 4);
-  if (prof_.stores_bf16(Point::kResidual)) dsv32::round_bf16(host_f2_.data(), n);
-  notify(*obs_, "residual", layer, P, {S, c_.hidden_size}, host_f2_.data());
+  notify(*obs_, "residual", layer, P, {S, c_.hidden_size}, h);
 }
 
 const std::vector<int32_t>* LayerProgram::pinned(const std::vector<std::vector<int32_t>>& by_layer, int layer) const {

@@ -73,6 +73,7 @@ class LayerProgram {
   void round(Point pt, float* x, int64_t n) { round(pt, x, 1, n, n); }
   void round(Point pt, float* x, int64_t rows, int64_t width, int64_t stride);
   bool observed() const { return obs_ && *obs_; }
+  const void* on_host(const void* p, size_t bytes, std::vector<float>& scratch);
   // Reports a tensor in backend memory (no-op without an observer; copies to the host first where
   // the backend's memory is not the host's).
   void emit(const char* name, int layer, int64_t P, std::initializer_list<int64_t> shape, const void* data,

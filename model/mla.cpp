@@ -68,13 +68,14 @@ void LayerProgram::attention_block(int layer, int64_t S, int64_t P) {
   // Attention over the cache: naive = MHA over per-head K/V, absorbed = MQA over the latent rows.
   LayerCache& lc = cache_[layer];
   AttendCall a;
-  a.scale = float(c_.softmax_scale());
+  a.p.scale = float(c_.softmax_scale());
   a.core = prof_.attn;
   a.heads = H;
   const int32_t* index = sparse_ ? ws.topk.i() : nullptr;
   const int32_t* count = sparse_ ? ws.topk_n.i() : nullptr;
   if (!absorbed_) {
-    a.d_k = dqk, a.d_v = dv, a.key_stride = H * dqk, a.value_stride = H * dv, a.key_head = dqk, a.value_head = dv;
+    a.p.d_k = dqk, a.p.d_v = dv, a.p.key_stride = H * dqk, a.p.value_stride = H * dv;
+    a.key_head = dqk, a.value_head = dv;
     ops_->attend(a, q, lc.mla.f(), lc.v.f(), index, count, c_.index_topk, S, P, attn);
   } else {
     // Absorbed queries q̃ = [W_UKᵀ q_nope ; q_rope] per head [S, H, r_kv + d_r], then õ [S, H, r_kv]
@@ -83,7 +84,7 @@ void LayerProgram::attention_block(int layer, int64_t S, int64_t P) {
     float *qa = ws.qa.f(), *lat_o = ws.lat_o.f();
     ops_->linear_heads(prof_.rule(Point::kAbsorbQ), ah.wuk, q, S, H * dqk, dqk, qa, H * lat, lat);
     ops_->copy({S, H, dr, H * lat, lat, H * dqk, dqk}, q + dn, qa + rkv);
-    a.mqa = true, a.d_k = lat, a.d_v = rkv, a.key_stride = a.value_stride = lat, a.split = rkv;
+    a.mqa = true, a.p.d_k = lat, a.p.d_v = rkv, a.p.key_stride = a.p.value_stride = lat, a.p.split = rkv;
     if (bf16_mla_) a.cache_bf16 = lc.mla_bf16.u16();
     ops_->attend(a, qa, lc.mla.f(), lc.mla.f(), index, count, c_.index_topk, S, P, lat_o);
     ops_->linear_heads(prof_.rule(Point::kAbsorbOut), ah.wuv, lat_o, S, H * rkv, rkv, attn, H * dv, dv);

@@ -49,6 +49,20 @@ std::string numerics_names() {
   return s;
 }
 
+std::string numerics_lacks(const NumericsProfile& p, const BackendCaps& caps) {
+  const std::string b = std::string("the ") + caps.backend + " backend has no ";
+  for (int i = 0; i < int(Point::kCount); ++i) {
+    const Rule& r = p.rules[i];
+    for (Gemm g : {r.f8, r.other})
+      if (!caps.gemm[int(g)]) return b + to_string(g) + " GEMM (point " + to_string(Point(i)) + ")";
+    if (r.out == Store::kBf16 && !caps.store_bf16) return b + "bf16 storage rounding (point " + to_string(Point(i)) + ")";
+  }
+  if (p.attn == AttnCore::kRef1 && !caps.ref1_attn) return b + "REF-1 attention core";
+  if ((p.indexer == IndexerKeys::kFp8 || p.ckv_fp8) && !caps.fp8_indexer) return b + "FP8 indexer keys or c_KV simulation";
+  if (p.decode_bf16_cache && !caps.bf16_cache) return b + "bf16 decode cache mirrors";
+  return "";
+}
+
 const char* to_string(Gemm g) {
   switch (g) {
     case Gemm::kF32: return "f32";

@@ -94,6 +94,16 @@ struct NumericsProfile {
   bool stores_bf16(Point p) const { return rule(p).out == Store::kBf16; }
 };
 
+// What a backend computes, as data: the GEMM kinds (indexed by Gemm), bf16 storage points, the
+// REF-1 attention core, FP8 indexer keys with the c_KV simulation, bf16 decode cache mirrors.
+struct BackendCaps {
+  const char* backend;  // "CPU", "CUDA"
+  bool gemm[4];
+  bool store_bf16, ref1_attn, fp8_indexer, bf16_cache;
+};
+// "" when `caps` covers every point of `p`, else one line naming the first one it lacks.
+std::string numerics_lacks(const NumericsProfile& p, const BackendCaps& caps);
+
 // The profile named `name`: "exact", "ref1", "bf16", "fp8"; the old CUDA spelling "fp32" is an
 // alias of "exact". Throws Error naming --numerics and the valid names otherwise.
 const NumericsProfile& numerics_profile(const std::string& name);

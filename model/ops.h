@@ -56,13 +56,12 @@ struct Strided {
 // Query s sees the causal prefix [0, P + s] (index == nullptr) or the first count[s] entries of
 // index + s·index_stride.
 struct AttendCall {
+  AttendParams p;                         // d_k, d_v, key/value strides between positions, scale,
+                                          // split (kRef1: 0 prefill points, r_kv decode points)
   bool mqa = false;
-  int64_t heads = 0, d_k = 0, d_v = 0;
-  int64_t key_stride = 0, value_stride = 0;  // floats between positions
-  int64_t key_head = 0, value_head = 0;      // floats between heads (MHA)
-  float scale = 1.f;
+  int64_t heads = 0;
+  int64_t key_head = 0, value_head = 0;   // floats between heads (MHA)
   AttnCore core = AttnCore::kF32;
-  int64_t split = 0;  // kRef1: 0 one score product (prefill points); r_kv for the decode points
   // bf16 mirror of the latent cache (decode_bf16_cache profiles, MQA only), or nullptr
   const uint16_t* cache_bf16 = nullptr;
 };

@@ -16,10 +16,13 @@
 
 namespace dsv32 {
 
+// The one params struct of the attention core in every numerics profile (attend, attend_mqa and
+// attend_ref1 in attention_ref1.h, which alone reads `split`).
 struct AttendParams {
   int64_t d_k = 0, d_v = 0;
   int64_t key_stride = 0, value_stride = 0;
   float scale = 1.f;
+  int64_t split = 0;  // REF-1: 0 one score product; > 0 two products [0, split) and [split, d_k), summed in bf16
 };
 
 void attend(const AttendParams& p, const float* q, const float* keys, const float* values,

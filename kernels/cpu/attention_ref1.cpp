@@ -8,7 +8,7 @@
 
 namespace dsv32 {
 
-void attend_ref1(const AttendRef1Params& p, int64_t heads, const float* q, int64_t q_stride,
+void attend_ref1(const AttendParams& p, int64_t heads, const float* q, int64_t q_stride,
                  const float* keys, const float* values, const int32_t* index, int64_t n, float* probs,
                  float* out, int64_t out_stride) {
   // Scores, one pass over the keys for all heads (probs is [heads, n + 1]).

@@ -18,16 +18,12 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/attention.h"
+
 namespace dsv32 {
 
-struct AttendRef1Params {
-  int64_t d_k = 0, d_v = 0;
-  int64_t key_stride = 0, value_stride = 0;
-  float scale = 1.f;
-  int64_t split = 0;  // 0: one score product; > 0: two products [0, split) and [split, d_k), summed in bf16
-};
-
-void attend_ref1(const AttendRef1Params& p, int64_t heads, const float* q, int64_t q_stride,
+// p: AttendParams (attention.h), whose `split` selects the prefill or decode points above.
+void attend_ref1(const AttendParams& p, int64_t heads, const float* q, int64_t q_stride,
                  const float* keys, const float* values, const int32_t* index, int64_t n, float* probs,
                  float* out, int64_t out_stride);
 

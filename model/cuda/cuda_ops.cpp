@@ -73,16 +73,9 @@ class CudaOps final : public Ops {
   std::string device_name() const override { return gpu::device_name(*ctx_); }
   bool host_memory() const override { return false; }
   std::string lacks(const NumericsProfile& p, const ModelConfig&) const override {
-    for (int i = 0; i < int(Point::kCount); ++i) {
-      const Rule& r = p.rules[i];
-      if (r.out == Store::kBf16)
-        return std::string("the CUDA backend has no bf16 storage rounding (point ") + to_string(Point(i)) + ")";
-      if (r.f8 == Gemm::kFp8Ref || r.other == Gemm::kFp8Ref)
-        return "the CUDA backend has no REF-1 fp8_gemm emulation (its fp8 GEMM is --numerics fp8)";
-    }
-    if (p.attn != AttnCore::kF32) return "the CUDA backend has no REF-1 attention core";
-    if (p.indexer != IndexerKeys::kF32 || p.ckv_fp8) return "the CUDA backend has no FP8 indexer keys or c_KV simulation";
-    return "";
+    // f32, bf16 and cuBLASLt fp8 GEMMs and bf16 decode mirrors; none of REF-1's emulation points.
+    static constexpr BackendCaps kCaps{"CUDA", {true, true, false, true}, false, false, false, true};
+    return numerics_lacks(p, kCaps);
   }
 
   void ensure(Buf& b, size_t bytes) override {
@@ -284,18 +277,18 @@ void CudaOps::indexer_select(const IndexerCall& c, const float* q, const float* 
 void CudaOps::attend(const AttendCall& a, const float* q, const float* keys, const float* values,
                      const int32_t* index, const int32_t* count, int64_t index_stride, int64_t S, int64_t P,
                      float* out) {
-  const int64_t H = a.heads, K = index_stride;
+  const int64_t H = a.heads, K = index_stride, dk = a.p.d_k;
   if (a.mqa && a.cache_bf16 && S <= kFastDecodeMaxTokens) {
-    ensure(qa_bf16_, size_t(S * H * a.d_k) * 2);
-    gpu::convert_to_bf16(*ctx_, q, S * H, a.d_k, a.d_k, qa_bf16_.u16(), a.d_k);
+    ensure(qa_bf16_, size_t(S * H * dk) * 2);
+    gpu::convert_to_bf16(*ctx_, q, S * H, dk, dk, qa_bf16_.u16(), dk);
     gpu::MlaDecodeParams mp;
     mp.heads = H, mp.n_queries = S, mp.n = index ? std::min(K, P + S) : P + S;
-    mp.index_stride = index ? K : 0, mp.cache_stride = a.key_stride, mp.scale = a.scale;
+    mp.index_stride = index ? K : 0, mp.cache_stride = a.p.key_stride, mp.scale = a.p.scale;
     gpu::mla_decode(*ctx_, mp, qa_bf16_.u16(), a.cache_bf16, index, index ? count : arange1_.get() + P, out);
     return;
   }
   gpu::AttendBatchParams p =
-      a.mqa ? gpu::mqa_params(H, a.d_k, a.d_v, a.scale) : gpu::mha_params(H, a.d_k, a.d_v, a.scale);
+      a.mqa ? gpu::mqa_params(H, dk, a.p.d_v, a.p.scale) : gpu::mha_params(H, dk, a.p.d_v, a.p.scale);
   p.index_stride = K;
   const int64_t chunk = std::max<int64_t>(1, kAttendScratchFloats / (H * (P + S)));
   for (int64_t s0 = 0; s0 < S; s0 += chunk) {

@@ -240,7 +240,7 @@ TEST(Ref1Ops, Fp8GemmRejectsNonFp8Weight) {
 // --- attend_ref1 -------------------------------------------------------------------------------
 
 // Double evaluation without any rounding: out = Σ softmax(scale·q·k) v.
-void attend_double(const AttendRef1Params& p, const float* q, const float* keys, const float* values, int64_t n,
+void attend_double(const AttendParams& p, const float* q, const float* keys, const float* values, int64_t n,
                    std::vector<double>& out) {
   std::vector<double> a(n);
   double mx = -INFINITY, sum = 0;
@@ -260,7 +260,7 @@ TEST(Ref1Ops, AttendRef1WithinBf16BoundAndHeadBlockingInvariant) {
   const int64_t dk = 96, dv = 64, n = 40, heads = 5;
   std::vector<float> q = randn(heads * dk, 21), keys = randn(n * dk, 22), vals = randn(n * dv, 23);
   for (int64_t split : {int64_t(0), int64_t(64)}) {
-    const AttendRef1Params p{dk, dv, dk, dv, 0.12f, split};
+    const AttendParams p{dk, dv, dk, dv, 0.12f, split};
     std::vector<float> probs(heads * (n + 1)), out(heads * dv), one(dv);
     attend_ref1(p, heads, q.data(), dk, keys.data(), vals.data(), nullptr, n, probs.data(), out.data(), dv);
     for (int64_t h = 0; h < heads; ++h) {
@@ -292,7 +292,7 @@ TEST(Ref1Ops, AttendRef1SparseIndexEqualsDenseOverSamePositions) {
   std::vector<float> q = randn(dk, 31), keys = randn(n * dk, 32), vals = randn(n * dv, 33);
   std::vector<int32_t> all(n);
   for (int64_t i = 0; i < n; ++i) all[i] = int32_t(i);
-  const AttendRef1Params p{dk, dv, dk, dv, 0.2f, 0};
+  const AttendParams p{dk, dv, dk, dv, 0.2f, 0};
   std::vector<float> probs(n + 1), a(dv), b(dv);
   attend_ref1(p, 1, q.data(), dk, keys.data(), vals.data(), nullptr, n, probs.data(), a.data(), dv);
   attend_ref1(p, 1, q.data(), dk, keys.data(), vals.data(), all.data(), n, probs.data(), b.data(), dv);
