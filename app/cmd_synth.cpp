@@ -24,12 +24,15 @@ int run(const std::vector<std::string>& args) {
   p.add("--seed", &seed, "S", "random seed");
   p.add("--weights", &weights, "KIND", "fp8 | bf16 | fp32 (matrices; norms stay fp32)");
   p.add("--layers", &o.layers, "N", "keep only the first N layers (0: the preset's count)");
+  p.add("--experts", &o.experts, "N",
+        "routed experts per MoE layer (0: the preset's); every other dimension stays, e.g. "
+        "--preset v32 --layers 4 --experts 16 is a real-shape model of a few GB");
   p.add("--scales", &scales, "FMT", "FP8 block scales: ue8m0 (powers of two, as V3.2 ships) | amax (amax/448)");
   p.add("--arch", &o.architecture, "NAME", "DeepseekV32ForCausalLM | DeepseekV3ForCausalLM (no indexer)");
   p.add("--out", &out, "DIR", "output directory", true);
   p.add_flag("--config-only", &config_only, "write config.json only (e.g. to inspect v32 shapes)");
   p.epilog("examples:\n  dsv32 synth --preset tiny --seed 1 --weights fp8 --out models/tiny\n"
-           "  dsv32 synth --preset v32 --layers 4 --out /big/disk/v32-4l");
+           "  dsv32 synth --preset v32 --layers 4 --experts 16 --out /big/disk/v32-4l-e16");
   if (!p.parse(args)) return 0;
   if (weights == "fp8") o.weights = SynthWeights::kFp8;
   else if (weights == "bf16") o.weights = SynthWeights::kBf16;

@@ -82,6 +82,18 @@ json preset_config(const SynthOptions& o) {
   } else {
     fail("--preset: unknown preset '" + o.preset + "' (expected tiny, small or v32)");
   }
+  if (o.experts > 0) {
+    const int K = c["num_experts_per_tok"].get<int>();
+    int groups = std::min(c["n_group"].get<int>(), o.experts);
+    while (o.experts % groups) --groups;
+    const int kept = std::min(c["topk_group"].get<int>(), groups);
+    if (o.experts / groups * kept < K)
+      fail("--experts " + std::to_string(o.experts) + ": fewer than num_experts_per_tok = " + std::to_string(K) +
+           " experts in the kept groups");
+    c["n_routed_experts"] = o.experts;
+    c["n_group"] = groups;
+    c["topk_group"] = kept;
+  }
   if (o.layers > 0) {
     c["num_hidden_layers"] = o.layers;
     c["first_k_dense_replace"] = std::min<int>(c["first_k_dense_replace"].get<int>(), o.layers);
@@ -116,7 +128,8 @@ json preset_config(const SynthOptions& o) {
     c["quantization_config"] = {{"activation_scheme", "dynamic"}, {"fmt", "e4m3"},
                                 {"quant_method", "fp8"}, {"weight_block_size", {128, 128}}};
   if (o.weights == SynthWeights::kFp8 && o.pow2_scales) c["quantization_config"]["scale_fmt"] = "ue8m0";
-  c["dsv32_synth"] = {{"preset", o.preset}, {"seed", o.seed}, {"scales", o.pow2_scales ? "ue8m0" : "amax"}};
+  c["dsv32_synth"] = {{"preset", o.preset}, {"seed", o.seed}, {"scales", o.pow2_scales ? "ue8m0" : "amax"},
+                      {"experts", o.experts}};
   return c;
 }
 

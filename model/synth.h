@@ -26,6 +26,10 @@ struct SynthOptions {
   // FP8 block scales: true = power-of-two (ue8m0, as V3.2 ships them); false = amax/448 in fp32,
   // as earlier DeepSeek checkpoints have them (code·scale is then not always bf16-exact).
   bool pow2_scales = true;
+  // Routed experts per MoE layer (0: the preset's). Every other dimension stays, so a V3.2-shaped
+  // MoE layer with a few experts fits in a few GB while each token does the same work (K routed +
+  // the shared expert); n_group shrinks to the largest divisor of it not above the preset's.
+  int experts = 0;
 };
 
 // The config.json text of a preset (throws Error for an unknown preset).
