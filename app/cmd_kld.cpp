@@ -10,7 +10,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
-#include "model/error.h"
+#include "kernels/error.h"
 #include "verify/llama_kld.h"
 #include "verify/ppl.h"
 

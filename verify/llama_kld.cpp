@@ -7,7 +7,7 @@
 #include <cmath>
 #include <cstring>
 
-#include "model/error.h"
+#include "kernels/error.h"
 
 namespace dsv32 {
 namespace {

@@ -8,7 +8,7 @@
 #include <fstream>
 #include <random>
 
-#include "model/error.h"
+#include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
 #include "tests/verify/verify_test_util.h"
 #include "verify/llama_kld.h"
