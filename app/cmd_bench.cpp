@@ -305,6 +305,7 @@ int bench(const std::vector<std::string>& args) {
     o.threads = threads;
     o.device = dev_opt.device;
     o.numerics = dev_opt.numerics;
+    o.parallel = dev_opt.parallel;
     // Model::forward returns after the device finished (the layer program finishes the backend's work), so
     // the stopwatches below time the GPU work too, not just its launch.
     Model m(weights, o);
@@ -450,6 +451,7 @@ int bench(const std::vector<std::string>& args) {
     json sk = json::array();
     for (const Skip& s : skipped) sk.push_back({{"mode", s.mode}, {"test", s.test}, {"reason", s.reason}});
     j["skipped"] = sk;
+    if (!output_rank()) return 0;
     std::ofstream f(json_out);
     if (!f) fail(json_out + ": cannot write");
     f << j.dump(2) << "\n";
