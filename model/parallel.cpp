@@ -46,6 +46,8 @@ World mpi_world() {
        "mpicxx is installed)");
 }
 World current_world() { return {}; }
+EpStats ep_stats() { return {}; }
+void ep_stats_reset() {}
 void abort_ranks(int code) { std::exit(code); }
 #endif
 

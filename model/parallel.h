@@ -43,6 +43,17 @@ inline bool output_rank() { return current_world().rank == 0; }
 // a stuck one). Default 600; env DSV32_EP_TIMEOUT overrides.
 double ep_timeout_seconds();
 
+// Expert-exchange totals of this process since the last reset (all zero without --parallel ep),
+// for the benchmarks' compute/communication split. `seconds` is the time from posting the
+// all-gather to its completion: transfer plus waiting for slower ranks (load imbalance).
+struct EpStats {
+  int64_t exchanges = 0;       // MoE layer calls
+  int64_t bytes_received = 0;  // expert rows computed by other ranks, D·4 bytes each
+  double seconds = 0;
+};
+EpStats ep_stats();
+void ep_stats_reset();
+
 // The routed experts rank r of N holds: [lo, hi), contiguous and balanced (sizes differ by at
 // most one). Contiguous blocks keep each rank's expert outputs one slice of the grouped rows
 // (kernels/cpu/moe_experts.h), so the exchange is a single all-gather with no reordering.

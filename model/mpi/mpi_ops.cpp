@@ -44,6 +44,7 @@ namespace {
 
 World g_world;
 bool g_started = false;
+EpStats g_stats;
 
 void finalize_at_exit() {
   int done = 0;
@@ -116,7 +117,12 @@ class EpOps final : public ForwardingOps {
     for (int spins = 0;; ++spins) {
       int done = 0;
       check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
-      if (done) return;
+      if (done) {
+        ++g_stats.exchanges;
+        g_stats.bytes_received += int64_t(sc_.offset[E] - counts_[w_.rank]) * D * 4;
+        g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+        return;
+      }
       // Spin first (a decode step's exchange takes microseconds), then yield the core.
       if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
@@ -160,6 +166,8 @@ World mpi_world() {
 }
 
 World current_world() { return g_started ? g_world : World{}; }
+EpStats ep_stats() { return g_stats; }
+void ep_stats_reset() { g_stats = EpStats{}; }
 
 void abort_ranks(int code) {
   std::fflush(stdout);
