@@ -257,7 +257,8 @@ int run(const std::vector<std::string>& args) {
   if (n_chunks < 1)
     fail(text_path + ": " + std::to_string(plan.stream.size()) + " tokens, fewer than one chunk of --ctx " + std::to_string(ctx));
   const int64_t first = plan.first(), per_chunk = plan.scored_per_chunk();
-  std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); stream of %zu (%s); %lld chunks of %lld, %lld scored each\n",
+  if (output_rank())  // under --parallel ep rank 0 speaks for all (errors still come from every rank)
+    std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); stream of %zu (%s); %lld chunks of %lld, %lld scored each\n",
                text_path.c_str(), text.size(), toks.size(), tok_s, text.size() / 1e6 / std::max(tok_s, 1e-9),
                plan.stream.size(), lbase ? "from the base file" : legacy_chunks ? "legacy, no BOS prepended" : "BOS prepended",
                (long long)n_chunks, (long long)ctx, (long long)per_chunk);
@@ -321,7 +322,7 @@ int run(const std::vector<std::string>& args) {
                          std::vector<int32_t>(plan.stream.begin(), plan.stream.begin() + n_chunks * ctx)};
     lsaver = std::make_unique<LlamaLogitsWriter>(llama_out, lh, resume ? done : 0);
   }
-  if (done > 0) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
+  if (done > 0 && output_rank()) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
 
   std::vector<std::vector<float>> logits(runs.size(), std::vector<float>((ctx - first) * V));
   std::vector<int32_t> chunk(ctx);
