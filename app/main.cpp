@@ -45,6 +45,7 @@ int main(int argc, char** argv) {
       return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "dsv32 %s: internal error: %s\n", c->name, e.what());
+      if (dsv32::current_world().size > 1) dsv32::abort_ranks(3);
       return 3;
     }
   }
