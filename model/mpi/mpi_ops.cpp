@@ -24,6 +24,10 @@
 // equal padded blocks) / ncclGroupEnd on the backend's stream, with the communicator created
 // from an ncclUniqueId that rank 0 broadcasts over MPI_COMM_WORLD; steps 2–3 map onto
 // gpu::moe_experts restricted to the block. Not built yet: make_ep_ops rejects a device backend.
+// The C API only: without these, Open MPI's and MPICH's mpi.h pull in the deprecated C++ bindings
+// (and a link dependency on libmpi_cxx).
+#define OMPI_SKIP_MPICXX 1
+#define MPICH_SKIP_MPICXX 1
 #include <mpi.h>
 
 #include <algorithm>
