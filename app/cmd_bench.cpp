@@ -54,7 +54,18 @@ struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, depth = 0;
   std::vector<double> tps;  // tokens/s per repetition
   double mean = 0, stddev = 0;
+  // --parallel ep: share of the timed seconds spent in the expert exchange, and the bytes this
+  // rank received per token (model/parallel.h EpStats); -1 / 0 without expert parallelism.
+  double comm_fraction = -1, comm_bytes_per_token = 0;
 };
+
+// Stopwatch seconds of a test's timed repetitions and its tokens → the EP exchange's share.
+void finish_comm(TestResult& r, double timed_s, int64_t tokens) {
+  if (current_world().size < 2) return;
+  const EpStats st = ep_stats();
+  r.comm_fraction = st.seconds / std::max(timed_s, 1e-12);
+  r.comm_bytes_per_token = double(st.bytes_received) / double(std::max<int64_t>(tokens, 1));
+}
 
 struct Skip {
   std::string mode, test, reason;
@@ -305,6 +316,7 @@ int bench(const std::vector<std::string>& args) {
     o.threads = threads;
     o.device = dev_opt.device;
     o.numerics = dev_opt.numerics;
+    o.parallel = dev_opt.parallel;
     // Model::forward returns after the device finished (the layer program finishes the backend's work), so
     // the stopwatches below time the GPU work too, not just its launch.
     Model m(weights, o);
@@ -322,14 +334,17 @@ int bench(const std::vector<std::string>& args) {
 
     if (run_pp) {
       TestResult r{mode, "pp" + std::to_string(pp), pp, 0, 0, {}, 0, 0};
+      double timed = 0;
       for (int rep = 0; rep <= reps; ++rep) {  // rep 0: warm-up
+        if (rep == 1) ep_stats_reset();
         Stopwatch sw;
         m.forward(ids.data(), pp, 0, nullptr);
         const double s = sw.seconds();
-        if (rep) r.tps.push_back(double(pp) / std::max(s, 1e-9));
+        if (rep) r.tps.push_back(double(pp) / std::max(s, 1e-9)), timed += s;
         bar.update(done += pp, r.test);
       }
       finish_stats(r);
+      finish_comm(r, timed, pp * reps);
       results.push_back(r);
     }
     int64_t filled = 0;  // prefix [0, filled) holds the prompt ids (decode reps write past it)
@@ -341,14 +356,17 @@ int bench(const std::vector<std::string>& args) {
         bar.update(done += n, "prefill to " + std::to_string(d));
       }
       filled = d;
+      double timed = 0;
       for (int rep = 0; rep <= reps; ++rep) {
+        if (rep == 1) ep_stats_reset();
         Stopwatch sw;
         for (int64_t i = 0; i < tg; ++i) m.forward(&ids[d + i], 1, d + i, logits.data());
         const double s = sw.seconds();
-        if (rep) r.tps.push_back(double(tg) / std::max(s, 1e-9));
+        if (rep) r.tps.push_back(double(tg) / std::max(s, 1e-9)), timed += s;
         bar.update(done += tg, r.test);
       }
       finish_stats(r);
+      finish_comm(r, timed, tg * reps);
       results.push_back(r);
     }
     bar.finish();
@@ -398,6 +416,16 @@ int bench(const std::vector<std::string>& args) {
     std::printf("%s decode: %.1f MiB of weights/token, best %s %.2f t/s = %.2f GB/s\n", mode.name().c_str(),
                 double(wb) / (1 << 20), best->test.c_str(), best->mean, double(wb) * best->mean / 1e9);
   }
+  if (current_world().size > 1) {
+    const int N = current_world().size;
+    std::printf("\nexpert exchange over %d ranks (rank 0's view; formula: S·K·D·4 = %lld bytes per token per MoE "
+                "layer enter the all-gather, each rank receives about (N-1)/N of them)\n"
+                "| mode | test | exchange share of time | bytes received/token (all MoE layers) |\n|---|---|---:|---:|\n",
+                N, (long long)(int64_t(c.n_experts_per_tok) * c.hidden_size * 4));
+    for (const TestResult& r : results)
+      std::printf("| %s | %s | %.1f %% | %.0f |\n", r.mode.name().c_str(), r.test.c_str(), 100 * r.comm_fraction,
+                  r.comm_bytes_per_token);
+  }
   std::printf("\n| mode | KV bytes/token (fp32, this harness) | deployed bf16/fp8 layout | per layer (MLA + indexer) |\n"
               "|---|---:|---:|---:|\n");
   json kv_json = json::object(), kv_dep = json::object();
@@ -437,7 +465,9 @@ int bench(const std::vector<std::string>& args) {
     for (const TestResult& r : results)
       rs.push_back({{"attn", to_string(r.mode.attn)}, {"mla", to_string(r.mode.mla)}, {"test", r.test},
                     {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"depth", r.depth}, {"reps", reps},
-                    {"tokens_per_s", r.tps}, {"mean", r.mean}, {"stddev", r.stddev}});
+                    {"tokens_per_s", r.tps}, {"mean", r.mean}, {"stddev", r.stddev},
+                    {"comm_fraction", r.comm_fraction < 0 ? json(nullptr) : json(r.comm_fraction)},
+                    {"comm_bytes_per_token", r.comm_bytes_per_token}});
     j["results"] = rs;
     j["kv_bytes_per_token"] = kv_json;
     j["kv_bytes_per_token_deployed"] = kv_dep;
@@ -450,6 +480,7 @@ int bench(const std::vector<std::string>& args) {
     json sk = json::array();
     for (const Skip& s : skipped) sk.push_back({{"mode", s.mode}, {"test", s.test}, {"reason", s.reason}});
     j["skipped"] = sk;
+    if (!output_rank()) return 0;
     std::ofstream f(json_out);
     if (!f) fail(json_out + ": cannot write");
     f << j.dump(2) << "\n";

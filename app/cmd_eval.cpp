@@ -71,6 +71,9 @@ int run(const std::vector<std::string>& args) {
   p.add_flag("--no-bench", &no_bench, "skip throughput measurements");
   p.add_flag("--fresh", &fresh, "redo every step (default: keep finished results)");
   if (!p.parse(args)) return 0;
+  // eval also runs the Python reference and writes its report directory: one process only.
+  if (parse_parallel(dev.parallel) != Parallel::kNone)
+    fail("--parallel: eval runs in one process (under mpirun, run `dsv32 run`, `ppl` and `bench` instead)");
   ModelOptions dev_opt;
   dev.apply(dev_opt);  // bad --device / --numerics values fail here, before any step
   auto with_device = [&](std::vector<std::string> a) {

@@ -55,8 +55,11 @@ json chunk_record(int64_t chunk, const std::vector<TokenLog>& logs, const std::v
 // The state file: line 1 = header {signature, modes}; then one line per finished chunk.
 class StateFile {
  public:
-  StateFile(std::string path, const json& header, bool resume, std::vector<ModeRun>& runs, int64_t* done)
-      : path_(std::move(path)) {
+  // writer = false (ranks other than 0 under --parallel ep): the file is only read, to resume
+  // from the same chunk as rank 0; rank 0 alone creates, appends to and removes it.
+  StateFile(std::string path, const json& header, bool resume, std::vector<ModeRun>& runs, int64_t* done,
+            bool writer)
+      : path_(std::move(path)), writer_(writer) {
     *done = 0;
     if (resume) {
       std::ifstream in(path_);
@@ -88,12 +91,13 @@ class StateFile {
       // Rewrite without any torn tail so appends continue cleanly.
       rewrite(header, *done);
     } else {
-      if (access(path_.c_str(), F_OK) == 0)
+      if (writer_ && access(path_.c_str(), F_OK) == 0)
         fail(path_ + ": state of an earlier run exists: pass --resume to continue it, or --fresh to start over");
       rewrite(header, 0);
     }
   }
   void append(const json& rec) {
+    if (!writer_) return;
     std::string line = rec.dump() + "\n";
     FILE* f = std::fopen(path_.c_str(), "a");
     if (!f || std::fwrite(line.data(), 1, line.size(), f) != line.size() || std::fflush(f) != 0)
@@ -106,6 +110,7 @@ class StateFile {
  private:
   // Rewrites the file as the header plus its first `done` chunk lines, kept verbatim.
   void rewrite(const json& header, int64_t done) {
+    if (!writer_) return;
     std::vector<std::string> keep;
     {
       std::ifstream in(path_);
@@ -123,6 +128,7 @@ class StateFile {
     if (std::rename(tmp.c_str(), path_.c_str()) != 0) fail(path_ + ": cannot write state");
   }
   std::string path_;
+  bool writer_;
 };
 
 // The chunks of a llama.cpp --kl-divergence-base file: its own n_ctx and token stream (llama-perplexity
@@ -229,7 +235,7 @@ int run(const std::vector<std::string>& args) {
   if (threads < 1) fail("--threads: must be at least 1");
   if (tok_path.empty()) tok_path = default_tokenizer_path(DSV32_SOURCE_DIR);
   if (state_path.empty()) state_path = json_out.empty() ? "ppl.state" : json_out + ".state";
-  if (fresh) std::remove(state_path.c_str());
+  if (fresh && output_rank()) std::remove(state_path.c_str());
   if (resume_if_any && !fresh) resume = access(state_path.c_str(), F_OK) == 0;
 
   Tokenizer tok = Tokenizer::load(tok_path);
@@ -251,7 +257,8 @@ int run(const std::vector<std::string>& args) {
   if (n_chunks < 1)
     fail(text_path + ": " + std::to_string(plan.stream.size()) + " tokens, fewer than one chunk of --ctx " + std::to_string(ctx));
   const int64_t first = plan.first(), per_chunk = plan.scored_per_chunk();
-  std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); stream of %zu (%s); %lld chunks of %lld, %lld scored each\n",
+  if (output_rank())  // under --parallel ep rank 0 speaks for all (errors still come from every rank)
+    std::fprintf(stderr, "ppl: %s: %zu bytes -> %zu tokens in %.2fs (%.1f MB/s); stream of %zu (%s); %lld chunks of %lld, %lld scored each\n",
                text_path.c_str(), text.size(), toks.size(), tok_s, text.size() / 1e6 / std::max(tok_s, 1e-9),
                plan.stream.size(), lbase ? "from the base file" : legacy_chunks ? "legacy, no BOS prepended" : "BOS prepended",
                (long long)n_chunks, (long long)ctx, (long long)per_chunk);
@@ -275,6 +282,7 @@ int run(const std::vector<std::string>& args) {
     ModelOptions o{r.attn, r.mla, ctx, threads};
     o.device = dev_opt.device;
     o.numerics = dev_opt.numerics;
+    o.parallel = dev_opt.parallel;
     r.model = std::make_unique<Model>(weights, o);
   }
 
@@ -301,20 +309,20 @@ int run(const std::vector<std::string>& args) {
                  {"save_logits", save_logits}, {"top_n", full_logits ? V : top_n}};
   for (auto& r : runs) header["modes"].push_back(r.name());
   int64_t done = 0;
-  StateFile state(state_path, header, resume, runs, &done);
+  StateFile state(state_path, header, resume, runs, &done, output_rank());
   std::unique_ptr<LogitsStoreWriter> saver;
-  if (!save_logits.empty())
+  if (!save_logits.empty() && output_rank())
     saver = std::make_unique<LogitsStoreWriter>(
         save_logits, LogitsStoreInfo{full_logits ? V : top_n, V, ctx, signature, to_string(runs[0].attn),
                                      to_string(runs[0].mla), model_dir},
         resume && done > 0, done * per_chunk);
   std::unique_ptr<LlamaLogitsWriter> lsaver;
-  if (!llama_out.empty()) {
+  if (!llama_out.empty() && output_rank()) {
     LlamaLogitsHeader lh{int32_t(ctx), int32_t(V), int32_t(n_chunks),
                          std::vector<int32_t>(plan.stream.begin(), plan.stream.begin() + n_chunks * ctx)};
     lsaver = std::make_unique<LlamaLogitsWriter>(llama_out, lh, resume ? done : 0);
   }
-  if (done > 0) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
+  if (done > 0 && output_rank()) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
 
   std::vector<std::vector<float>> logits(runs.size(), std::vector<float>((ctx - first) * V));
   std::vector<int32_t> chunk(ctx);
@@ -451,6 +459,7 @@ int run(const std::vector<std::string>& args) {
                   k["dp_rms"].get<double>(), k["ppl_ratio"].get<double>());
     }
   }
+  if (!output_rank()) return 0;
   if (!json_out.empty()) {
     std::ofstream f(json_out + ".tmp");
     f << out.dump(2) << "\n";

@@ -65,7 +65,7 @@ int run(const std::vector<std::string>& args) {
 
   std::unique_ptr<DumpWriter> writer;
   Observer obs;
-  if (!dump.empty()) {
+  if (!dump.empty() && output_rank()) {  // under --parallel ep every rank holds the same tensors
     DumpMeta meta;
     meta.producer = "dsv32 run";
     meta.version = kVersion;
@@ -127,6 +127,9 @@ int run(const std::vector<std::string>& args) {
               "deployed bf16/fp8 layout %lld bytes/token\n",
               (long long)kv.per_token, (long long)kv.mla_per_layer, (long long)kv.indexer_per_layer,
               (long long)kv.deployed_per_token);
+  if (m.options().parallel == Parallel::kEp)
+    std::printf("ranks   %d (expert-parallel: %d routed experts split in contiguous blocks)\n", current_world().size,
+                c.n_routed_experts);
   if (!dump.empty()) std::printf("dump    %s\n", dump.c_str());
   return 0;
 }

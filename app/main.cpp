@@ -5,6 +5,7 @@
 
 #include "app/command.h"
 #include "kernels/error.h"
+#include "model/parallel.h"
 
 namespace dsv32::app {
 static std::vector<const Command*>& registry() {
@@ -35,10 +36,16 @@ int main(int argc, char** argv) {
     try {
       return c->fn(args);
     } catch (const dsv32::Error& e) {
+      // Under --parallel ep the other ranks wait in the next exchange: end them all.
+      if (const dsv32::World w = dsv32::current_world(); w.size > 1) {
+        std::fprintf(stderr, "dsv32 %s: error (rank %d of %d): %s\n", c->name, w.rank, w.size, e.what());
+        dsv32::abort_ranks(2);
+      }
       std::fprintf(stderr, "dsv32 %s: error: %s\n", c->name, e.what());
       return 2;
     } catch (const std::exception& e) {
       std::fprintf(stderr, "dsv32 %s: internal error: %s\n", c->name, e.what());
+      if (dsv32::current_world().size > 1) dsv32::abort_ranks(3);
       return 3;
     }
   }

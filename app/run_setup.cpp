@@ -1,5 +1,7 @@
 #include "app/run_setup.h"
 
+#include <cstdio>
+
 #include "app/common.h"
 #include "kernels/error.h"
 #include "verify/dump.h"
@@ -13,6 +15,9 @@ void DeviceChoice::add_options(ArgParser& p) {
         "points: bf16, act_quant + fp8_gemm, FP8 c_KV and indexer; CPU) | bf16 (bf16 GEMMs; GPU) | fp8 "
         "(block-scaled e4m3 GEMMs; GPU). The table: model/numerics.h; dumps are verified with the "
         "verify profile of the same name");
+  p.add("--parallel", &parallel, "MODE",
+        "none | ep (routed experts split over the MPI ranks: mpirun -np N dsv32 ...; bit-identical to one "
+        "process) | auto (ep when started by mpirun with N > 1)");
   p.add("--gpu-gemm", &gpu_gemm, "PREC", "old spelling of --numerics for the GPU: fp32 = exact, bf16, fp8");
 }
 
@@ -28,6 +33,9 @@ void DeviceChoice::apply(ModelOptions& o) const {
     name = alias;
   }
   o.numerics = numerics_profile(name).name;  // unknown names fail here, before any file is read
+  o.parallel = parse_parallel(parallel);
+  if (o.parallel == Parallel::kEp && mpi_world().rank != 0 && !std::freopen("/dev/null", "w", stdout))
+    fail("--parallel ep: cannot silence the stdout of rank " + std::to_string(current_world().rank));
 }
 void RunSetup::add_options(ArgParser& p, bool need_ids) {
   need_ids_ = need_ids;

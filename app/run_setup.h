@@ -14,9 +14,11 @@ namespace dsv32::app {
 // (model/numerics.h). The single registration of these options for run, ppl, bench and eval.
 // --gpu-gemm fp32|bf16|fp8 stays as the old spelling of --numerics exact|bf16|fp8.
 struct DeviceChoice {
-  std::string device = "cpu", numerics = "exact", gpu_gemm;
+  std::string device = "cpu", numerics = "exact", gpu_gemm, parallel = "auto";
   void add_options(ArgParser& p);
-  // Sets o.device and o.numerics; throws Error for unknown values. A profile the backend cannot
+  // Sets o.device, o.numerics and o.parallel; throws Error for unknown values. --parallel ep
+  // starts MPI here, before any file is read, and sends the stdout of every rank but 0 to
+  // /dev/null (rank 0 alone prints; commands write files only where output_rank()). A profile the backend cannot
   // compute (ref1 on the GPU, bf16 on the CPU) is rejected when the model is built, in one line.
   void apply(ModelOptions& o) const;
   // The same choice as command-line arguments (eval passes them on to run, ppl and bench).

@@ -77,7 +77,13 @@ LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const Mo
   if (opt_.max_ctx < 1) fail("context capacity must be at least 1 position");
   if (prof_.indexer == IndexerKeys::kFp8 && c_.has_indexer && c_.index_head_dim > 128)
     fail(c_.source + ": --numerics " + prof_.name + " needs index_head_dim <= 128 (one FP8 scale per indexer head)");
-  ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx);
+  if (opt_.parallel == Parallel::kEp) {
+    const World w = mpi_world();
+    if (w.size > c_.n_routed_experts)
+      fail(c_.source + ": n_routed_experts: " + std::to_string(c_.n_routed_experts) + " experts cannot be split over " +
+           std::to_string(w.size) + " ranks (--parallel ep needs at most one rank per expert)");
+  }
+  ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx, opt_.parallel);
   if (const std::string why = ops_->lacks(prof_, c_); !why.empty())
     fail("--numerics " + std::string(prof_.name) + ": " + why);
   // The bf16 cache mirrors are a profile column; they are kept only where the decode kernels that

@@ -23,6 +23,7 @@
 #include "kernels/cpu/rope.h"
 #include "model/numerics.h"
 #include "model/observer.h"
+#include "model/parallel.h"
 #include "model/weights.h"
 
 namespace dsv32 {
@@ -45,6 +46,7 @@ struct ModelOptions {
   int threads = 1;
   Device device = Device::kCpu;
   std::string numerics = "exact";  // a profile of model/numerics.h; checked when the model is built
+  Parallel parallel = Parallel::kNone;  // kEp: routed experts split over the MPI ranks (model/parallel.h)
 };
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official

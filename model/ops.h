@@ -3,8 +3,10 @@
 // its kernels:
 //   CpuOps   model/cpu_ops.cpp        over kernels/cpu (a thread pool, host memory)
 //   CudaOps  model/cuda/cuda_ops.cpp  over kernels/cuda (one GPU, device memory; DSV32_WITH_CUDA)
-// A third backend (ranks over MPI/NCCL, another accelerator) is a third subclass plus one line in
-// make_ops (model/ops.cpp); the layer program does not change.
+//   EpOps    model/mpi/mpi_ops.cpp     expert parallelism over MPI: a decorator (forwarding_ops.h)
+//                                     around either, overriding moe_experts only (DSV32_WITH_MPI)
+// Another backend is another subclass plus one line in make_ops (model/ops.cpp); the layer
+// program does not change.
 //
 // Buffers: every float*/int32_t* passed to an op points into backend memory (ensure() gives it
 // out); the layer program does pointer arithmetic on them for views but never reads or writes
@@ -30,6 +32,7 @@
 #include "kernels/cpu/moe_route.h"
 #include "kernels/cpu/rope.h"
 #include "model/numerics.h"
+#include "model/parallel.h"
 #include "model/weights.h"
 
 namespace dsv32 {
@@ -169,8 +172,9 @@ class Ops {
                            const float* weights, float* y) = 0;
 };
 
-// The backend for `device` ("cpu" builds CpuOps; "cuda" CudaOps where compiled in). Throws Error
-// for an unavailable device.
-std::unique_ptr<Ops> make_ops(bool cuda, int threads, int64_t max_ctx);
+// The backend for `device` ("cpu" builds CpuOps; "cuda" CudaOps where compiled in), wrapped in
+// the expert-parallel decorator for Parallel::kEp (model/parallel.h; initialises MPI). Throws
+// Error for an unavailable device or a build without MPI.
+std::unique_ptr<Ops> make_ops(bool cuda, int threads, int64_t max_ctx, Parallel parallel = Parallel::kNone);
 
 }  // namespace dsv32

@@ -5,8 +5,7 @@
 
 namespace dsv32 {
 
-void moe_experts(const MoeExpertsParams& p, MoeScratch& sc, const float* x, const int32_t* ids, const float* weights,
-                 const ExpertFn& expert, float* y) {
+void moe_group(const MoeExpertsParams& p, MoeScratch& sc, const int32_t* ids) {
   const int64_t S = p.tokens, D = p.hidden, K = p.top_k, E = p.n_experts, pairs = S * K;
   sc.count.assign(size_t(E), 0);
   for (int64_t i = 0; i < pairs; ++i) ++sc.count[ids[i]];
@@ -14,29 +13,46 @@ void moe_experts(const MoeExpertsParams& p, MoeScratch& sc, const float* x, cons
   sc.offset[0] = 0;
   for (int64_t e = 0; e < E; ++e) sc.offset[e + 1] = sc.offset[e] + sc.count[e];
   sc.rows.resize(size_t(pairs));
+  sc.slot_row.resize(size_t(pairs));
   std::fill(sc.count.begin(), sc.count.end(), 0);  // reused as the fill cursor
   for (int64_t i = 0; i < pairs; ++i) {
-    const int32_t e = ids[i];
-    sc.rows[sc.offset[e] + sc.count[e]++] = int32_t(i);  // i = s·K + slot
+    const int32_t e = ids[i], r = sc.offset[e] + sc.count[e]++;
+    sc.rows[r] = int32_t(i);  // i = s·K + slot
+    sc.slot_row[i] = r;
   }
-  const size_t n_slots = size_t(pairs * D);
-  if (sc.xg.size() < n_slots) sc.xg.resize(n_slots), sc.yg.resize(n_slots), sc.slot_out.resize(n_slots);
-  for (int64_t e = 0; e < E; ++e) {
-    const int64_t n = sc.offset[e + 1] - sc.offset[e];
+  if (sc.yg.size() < size_t(pairs * D)) sc.yg.resize(size_t(pairs * D));
+}
+
+void moe_run_experts(const MoeExpertsParams& p, MoeScratch& sc, const float* x, const ExpertFn& expert, int64_t e0,
+                     int64_t e1) {
+  const int64_t D = p.hidden, K = p.top_k;
+  for (int64_t e = e0; e < e1; ++e) {
+    const int64_t first = sc.offset[e], n = sc.offset[e + 1] - first;
     if (n == 0) continue;
-    const int32_t* rows = &sc.rows[sc.offset[e]];
+    if (sc.xg.size() < size_t(n * D)) sc.xg.resize(size_t(n * D));
+    const int32_t* rows = &sc.rows[first];
     for (int64_t r = 0; r < n; ++r) std::memcpy(&sc.xg[r * D], x + (rows[r] / K) * D, D * 4);
-    expert(e, sc.xg.data(), n, sc.yg.data());
-    for (int64_t r = 0; r < n; ++r) std::memcpy(&sc.slot_out[rows[r] * D], &sc.yg[r * D], D * 4);
+    expert(e, sc.xg.data(), n, &sc.yg[first * D]);
   }
+}
+
+void moe_combine(const MoeExpertsParams& p, const MoeScratch& sc, const float* weights, float* y) {
+  const int64_t S = p.tokens, D = p.hidden, K = p.top_k;
   for (int64_t s = 0; s < S; ++s) {
     float* ys = y + s * D;
     for (int64_t d = 0; d < D; ++d) {
       float acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += weights[s * K + k] * sc.slot_out[(s * K + k) * D + d];
+      for (int64_t k = 0; k < K; ++k) acc += weights[s * K + k] * sc.yg[sc.slot_row[s * K + k] * D + d];
       ys[d] += acc;
     }
   }
+}
+
+void moe_experts(const MoeExpertsParams& p, MoeScratch& sc, const float* x, const int32_t* ids, const float* weights,
+                 const ExpertFn& expert, float* y) {
+  moe_group(p, sc, ids);
+  moe_run_experts(p, sc, x, expert, 0, p.n_experts);
+  moe_combine(p, sc, weights, y);
 }
 
 }  // namespace dsv32

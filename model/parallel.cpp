@@ -1,0 +1,54 @@
+// The rank-independent half of model/parallel.h: names, the expert blocks, the launcher's
+// environment, and the stand-ins used by a build without MPI (the MPI half: model/mpi/).
+#include "model/parallel.h"
+
+#include <algorithm>
+#include <cstdlib>
+
+#include "kernels/error.h"
+
+namespace dsv32 {
+
+const char* to_string(Parallel p) { return p == Parallel::kEp ? "ep" : "none"; }
+
+Parallel parse_parallel(const std::string& s) {
+  if (s == "none") return Parallel::kNone;
+  if (s == "ep") return Parallel::kEp;
+  if (s == "auto") return launcher_world_size() > 1 ? Parallel::kEp : Parallel::kNone;
+  fail("--parallel: '" + s + "' is not one of none, ep, auto");
+}
+
+int launcher_world_size() {
+  // Open MPI's mpirun sets OMPI_COMM_WORLD_SIZE; PMI launchers (MPICH hydra, Slurm) PMI_SIZE.
+  for (const char* v : {"OMPI_COMM_WORLD_SIZE", "PMI_SIZE"})
+    if (const char* s = std::getenv(v)) return std::max(1, std::atoi(s));
+  return 1;
+}
+
+double ep_timeout_seconds() {
+  if (const char* s = std::getenv("DSV32_EP_TIMEOUT")) {
+    char* end = nullptr;
+    const double t = std::strtod(s, &end);
+    if (!*s || *end || !(t > 0)) fail(std::string("DSV32_EP_TIMEOUT: '") + s + "' is not a positive number of seconds");
+    return t;
+  }
+  return 600;
+}
+
+std::pair<int64_t, int64_t> expert_block(int64_t n_experts, int ranks, int rank) {
+  return {n_experts * rank / ranks, n_experts * (rank + 1) / ranks};
+}
+
+#ifndef DSV32_WITH_MPI
+bool mpi_built() { return false; }
+World mpi_world() {
+  fail("--parallel ep: this build has no MPI support (configure with -DDSV32_MPI=ON; scripts/setup does when "
+       "mpicxx is installed)");
+}
+World current_world() { return {}; }
+EpStats ep_stats() { return {}; }
+void ep_stats_reset() {}
+void abort_ranks(int code) { std::exit(code); }
+#endif
+
+}  // namespace dsv32
