@@ -36,13 +36,18 @@ void moe_run_experts(const MoeExpertsParams& p, MoeScratch& sc, const float* x, 
   }
 }
 
-void moe_combine(const MoeExpertsParams& p, const MoeScratch& sc, const float* weights, float* y) {
-  const int64_t S = p.tokens, D = p.hidden, K = p.top_k;
+void moe_combine(const MoeExpertsParams& p, MoeScratch& sc, const float* weights, float* y) {
+  const int64_t S = p.tokens, D = p.hidden, K = p.top_k, pairs = S * K;
+  // The outputs back in (token, slot) order first: the sum below then reads them contiguously,
+  // which is the loop (and so the compiled arithmetic) the single-process bits were fixed with —
+  // reading through slot_row instead vectorises differently and changes the last bits.
+  if (sc.slot_out.size() < size_t(pairs * D)) sc.slot_out.resize(size_t(pairs * D));
+  for (int64_t i = 0; i < pairs; ++i) std::memcpy(&sc.slot_out[i * D], &sc.yg[sc.slot_row[i] * D], D * 4);
   for (int64_t s = 0; s < S; ++s) {
     float* ys = y + s * D;
     for (int64_t d = 0; d < D; ++d) {
       float acc = 0;
-      for (int64_t k = 0; k < K; ++k) acc += weights[s * K + k] * sc.yg[sc.slot_row[s * K + k] * D + d];
+      for (int64_t k = 0; k < K; ++k) acc += weights[s * K + k] * sc.slot_out[(s * K + k) * D + d];
       ys[d] += acc;
     }
   }

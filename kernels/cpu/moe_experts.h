@@ -36,6 +36,7 @@ struct MoeScratch {
   std::vector<int32_t> slot_row;       // [S·K] the inverse: pair s·K + slot sits at grouped row slot_row[.]
   std::vector<float> xg;               // [n_max, D] one expert's gathered inputs
   std::vector<float> yg;               // [S·K, D] expert outputs in grouped order
+  std::vector<float> slot_out;         // [S·K, D] the same in (token, slot) order, for the combine
 };
 
 using ExpertFn = std::function<void(int64_t expert, const float* xg, int64_t n, float* yg)>;
@@ -50,6 +51,6 @@ void moe_group(const MoeExpertsParams& p, MoeScratch& s, const int32_t* ids);
 void moe_run_experts(const MoeExpertsParams& p, MoeScratch& s, const float* x, const ExpertFn& expert, int64_t e0,
                      int64_t e1);
 // Step 3: y[s] += Σ_k weights[s, k] · yg[slot_row[s·K + k]] (every row of yg must be filled).
-void moe_combine(const MoeExpertsParams& p, const MoeScratch& s, const float* weights, float* y);
+void moe_combine(const MoeExpertsParams& p, MoeScratch& s, const float* weights, float* y);
 
 }  // namespace dsv32
