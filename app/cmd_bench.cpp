@@ -33,6 +33,7 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/threadpool.h"
+#include "model/atomic_file.h"
 #include "model/error.h"
 #include "model/model.h"
 
@@ -452,9 +453,7 @@ int bench(const std::vector<std::string>& args) {
     json sk = json::array();
     for (const Skip& s : skipped) sk.push_back({{"mode", s.mode}, {"test", s.test}, {"reason", s.reason}});
     j["skipped"] = sk;
-    std::ofstream f(json_out);
-    if (!f) fail(json_out + ": cannot write");
-    f << j.dump(2) << "\n";
+    write_file_atomic(json_out, j.dump(2) + "\n");
     std::printf("json    %s\n", json_out.c_str());
   }
   return 0;

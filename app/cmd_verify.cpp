@@ -7,6 +7,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
+#include "model/atomic_file.h"
 #include "model/error.h"
 #include "verify/compare.h"
 
@@ -21,11 +22,7 @@ std::string default_profiles() {
 #endif
 }
 
-void write_json(const std::string& path, const nlohmann::json& j) {
-  std::ofstream f(path);
-  if (!f) dsv32::fail("--json " + path + ": cannot write");
-  f << j.dump(2) << "\n";
-}
+void write_json(const std::string& path, const nlohmann::json& j) { dsv32::write_file_atomic(path, j.dump(2) + "\n"); }
 
 int run(const std::vector<std::string>& args) {
   using namespace dsv32;

@@ -37,9 +37,11 @@ class SafetensorsTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Writes raw bytes: an 8-byte little-endian length (header.size() unless given), the header,
-  // then `data`.
-  std::string plant(const std::string& name, const std::string& header, size_t data_bytes,
+  // then `data`. Without a length field the header is space-padded to a multiple of 8, as real
+  // writers do, so the data is aligned (the reader refuses misaligned tensors).
+  std::string plant(const std::string& name, std::string header, size_t data_bytes,
                     int64_t length_field = -1) const {
+    if (length_field < 0) header.append((8 - header.size() % 8) % 8, ' ');
     std::string bytes(8, '\0');
     uint64_t n = length_field < 0 ? header.size() : uint64_t(length_field);
     for (int i = 0; i < 8; ++i) bytes[i] = char(n >> (8 * i));
@@ -130,7 +132,11 @@ TEST_F(SafetensorsTest, WriterReaderRoundTrip) {
       EXPECT_EQ(std::memcmp(t.data, src, nbytes), 0);
     }
     // Zero-copy: the pointer lies inside the mapping, at the byte position the header promises.
-    const uint8_t* base = f.tensors().at("model.norm.weight").data - 8 - n;
+    // (Data is laid out by decreasing element size, so the lowest pointer is at offset 0.)
+    const uint8_t* first = nullptr;
+    for (auto& [nm, ti] : f.tensors())
+      if (ti.nbytes && (!first || ti.data < first)) first = ti.data;
+    const uint8_t* base = first - 8 - n;
     EXPECT_GE(t.data, base + 8 + n);
     EXPECT_LE(t.data + t.nbytes, base + raw.size());
     if (nbytes) {
@@ -143,9 +149,14 @@ TEST_F(SafetensorsTest, WriterReaderRoundTrip) {
   check("ids", DType::I64, {2}, i64.data(), 16);
   check("empty", DType::F16, {0, 4}, nullptr, 0);
   check("scalar", DType::F32, {}, f32.data(), 4);
-  // Tensors come back in the order added: the first one starts the data section.
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(f.tensors().at("model.norm.weight").data) % 8, 0u);
-  EXPECT_EQ(f.tensors().at("emb").data, f.tensors().at("model.norm.weight").data + 24);
+  // Data is laid out by decreasing element size, stable in the order added, so every tensor is
+  // naturally aligned without holes: I64, then the F32s, then BF16, then F8.
+  const uint8_t* ids = f.tensors().at("ids").data;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(ids) % 8, 0u);
+  EXPECT_EQ(f.tensors().at("model.norm.weight").data, ids + 16);
+  EXPECT_EQ(f.tensors().at("scalar").data, ids + 16 + 24);
+  EXPECT_EQ(f.tensors().at("emb").data, ids + 16 + 24 + 4);
+  EXPECT_EQ(f.tensors().at("layers.0.q.weight").data, ids + 16 + 24 + 4 + 8);
 }
 
 TEST_F(SafetensorsTest, WriterWithoutMetadataAndOverwrite) {
