@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -388,6 +389,50 @@ TEST_F(SafetensorsTest, CorruptShardIsReportedByName) {
   write_bytes("model.safetensors.index.json",
               R"({"weight_map":{"w":"model-00001-of-000001.safetensors"}})");
   expect_error([&] { Checkpoint ck(dir_.string()); }, {s, "tensor 'w'", "data_offsets"});
+}
+
+// Issue 11: inputs that reached "internal error", out-of-directory reads, UBSan misaligned loads
+// and silent NaN logits.
+TEST_F(SafetensorsTest, NumberOverflowingADoubleIsAJsonError) {
+  const std::string p = plant("big.safetensors", R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", 4);
+  expect_error([&] { open_file(p); }, {p, "header is not valid JSON"});
+  write_bytes("model.safetensors.index.json", R"({"weight_map":{"w":"a.safetensors"},"x":1e400})");
+  expect_error([&] { Checkpoint ck(dir_.string()); }, {path("model.safetensors.index.json"), "not valid JSON"});
+}
+
+TEST_F(SafetensorsTest, ShardNamesMustStayInTheCheckpointDirectory) {
+  plant("sub/model.safetensors", kOneTensor, 16);
+  for (const char* bad : {"../model.safetensors", "/etc/passwd", "sub/model.safetensors", "..", ""}) {
+    SCOPED_TRACE(bad);
+    const std::string p = write_bytes("model.safetensors.index.json",
+                                      std::string(R"({"weight_map":{"w":")") + bad + R"("}})");
+    expect_error([&] { Checkpoint ck(dir_.string()); }, {p, "tensor 'w'", "not a plain file name"});
+  }
+}
+
+TEST_F(SafetensorsTest, MisalignedTensorDataIsRejected) {
+  // F32 data at offset 2 of an aligned data section: file offset not a multiple of 4.
+  const std::string p = plant("mis.safetensors",
+                              R"({"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
+                              R"("w":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 6);
+  expect_error([&] { open_file(p); }, {p, "tensor 'w'", "not aligned to the 4-byte F32"});
+}
+
+TEST_F(SafetensorsTest, NonFiniteBlockScalesAreRejected) {
+  for (float bad : {std::nanf(""), INFINITY}) {
+    SafetensorsWriter w;
+    std::vector<float> s = {1.f, bad};
+    w.add("layers.0.q.weight_scale_inv", DType::F32, {2}, s.data(), 8);
+    w.write(path("model.safetensors"));
+    expect_error([&] { Checkpoint ck(dir_.string()); },
+                 {path("model.safetensors"), "tensor 'layers.0.q.weight_scale_inv'", "element 1", "finite"});
+  }
+  SafetensorsWriter ok;
+  std::vector<float> s = {1.f, 0.5f};
+  ok.add("layers.0.q.weight_scale_inv", DType::F32, {2}, s.data(), 8);
+  ok.write(path("model.safetensors"));
+  Checkpoint ck(dir_.string());
+  EXPECT_TRUE(ck.has("layers.0.q.weight_scale_inv"));
 }
 
 // ----------------------------------------------------------------------------------------------
