@@ -155,7 +155,7 @@ int64_t LogitsStoreWriter::rows() const { return dataset_rows(impl_->target); }
 
 void LogitsStoreWriter::append(const std::vector<BaseRow>& rows) {
   Impl& m = *impl_;
-  const std::string w = m.path + ": ";
+  const std::string w = m.tmp + ": ";  // the file being written
   const int64_t n = std::min(m.info.top_n, m.info.vocab), R = int64_t(rows.size());
   std::vector<int32_t> ids, tgt, am;
   std::vector<float> lp, rest, tlp;
