@@ -22,6 +22,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "model/checked.h"
 #include "model/error.h"
 
 namespace dsv32 {
@@ -61,14 +62,11 @@ bool as_nonneg_int64(const json& j, int64_t* out) {
   return false;
 }
 
-// Checked product of the dimensions times the element size (a huge shape must not wrap around
-// into a small byte count that happens to match the offsets).
-bool checked_nbytes(const std::vector<int64_t>& shape, int elem, int64_t* out) {
-  int64_t n = elem;
-  for (int64_t d : shape)
-    if (__builtin_mul_overflow(n, d, &n)) return false;
-  *out = n;
-  return true;
+// The byte count of a shape (model/checked.h: a huge shape must not wrap around into a small
+// byte count that happens to match the offsets). Throws Error "<where>shape [..]: ... overflows".
+int64_t shape_nbytes(const std::vector<int64_t>& shape, DType dt, const std::string& where) {
+  const std::string w = where + "shape " + shape_str(shape);
+  return checked_mul(checked_product(shape, w), dtype_size(dt), w);
 }
 
 uint64_t read_le64(const uint8_t* p) {
@@ -150,9 +148,7 @@ void parse_header(const std::string& path, const uint8_t* base, uint64_t file_si
     if (begin > end) fail(t + offs + ": begin > end");
     if (end > data_size)
       fail(t + offs + " exceed the data section (" + std::to_string(data_size) + " bytes)");
-    int64_t want;
-    if (!checked_nbytes(info.shape, dtype_size(info.dtype), &want))
-      fail(t + "shape " + shape_str(info.shape) + " overflows a 64-bit byte count");
+    const int64_t want = shape_nbytes(info.shape, info.dtype, t);
     if (end - begin != want)
       fail(t + offs + " hold " + std::to_string(end - begin) + " bytes, but " +
            dtype_name(info.dtype) + " " + shape_str(info.shape) + " needs " +
@@ -384,8 +380,7 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<in
     if (e.name == name) fail(t + "added twice");
   for (int64_t d : shape)
     if (d < 0) fail(t + "negative dimension in shape " + shape_str(shape));
-  int64_t want;
-  if (!checked_nbytes(shape, dtype_size(dtype), &want) || uint64_t(want) != nbytes)
+  if (uint64_t(shape_nbytes(shape, dtype, t)) != nbytes)
     fail(t + std::to_string(nbytes) + " bytes given for " + dtype_name(dtype) + " " +
          shape_str(shape));
   Entry e{name, dtype, std::move(shape), {}};

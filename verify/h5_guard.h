@@ -7,14 +7,17 @@
 //   h5::contain(path, "dump", [&] { DumpReader r(path); for (auto& n : r.tensors()) r.read(n); });
 //
 // The child runs `walk` (the same reads the caller is about to do) under alarm() and an
-// address-space rlimit and exits. If it finished — reading the file or raising a dsv32::Error,
-// which the caller's own read will raise again — contain() returns and the caller reads the file
-// for real: libhdf5 is deterministic, so the same reads do not crash twice. If the child died by a
-// signal, ran out of time or memory, contain() throws one dsv32::Error naming the file. Inside the
-// child, nested contain() calls return at once.
+// address-space rlimit. If it read the whole file, contain() returns and the caller reads it for
+// real: libhdf5 is deterministic, and what succeeded under the limits succeeds without them. If
+// the walk raised a dsv32::Error, contain() raises the same message (the caller does not read
+// the file: under no limits, a corrupt size that failed to allocate in the child might succeed
+// and page the machine). If the child died by a signal or ran out of time or memory, contain()
+// throws one dsv32::Error naming the file. Inside the child, nested contain() calls return.
 //
-// Cost: the file is read twice (once in the child). Limits: DSV32_H5_CHECK_SECONDS (default 120 s +
-// 1 s per 20 MB of file), memory = physical RAM on top of what the process has mapped. A heap
+// DSV32_H5_CONTAIN=0 turns the containment off (the fuzz targets do: under ASan a project bug
+// must crash in-process to be found). Cost: the file is read twice (once in the child). Limits: DSV32_H5_CHECK_SECONDS (default 120 s +
+// 1 s per 20 MB of file), memory = max(4 GiB, 8x the file size), at most the machine's RAM, on top of
+// what the process has mapped. A heap
 // overflow that does not crash the child cannot be seen from outside; the readers keep libhdf5
 // off its global heap where they can (files dsv32 alone writes carry fixed-length strings, and
 // their readers refuse variable-length ones).
