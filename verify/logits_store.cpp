@@ -105,8 +105,9 @@ LogitsStoreWriter::LogitsStoreWriter(const std::string& path, const LogitsStoreI
     if (f < 0) fail(wt + "cannot reopen the saved logits to resume (missing or not HDF5)");
     m.file = h5::Id(f, H5Fclose);
     m.group = h5::Id(h5::check(H5Gopen2(m.file, kGroup, H5P_DEFAULT), wt + "group /kl_base: open"), H5Gclose);
-    if (h5::read_attr_int(m.group, "top_n", wt) != info.top_n || h5::read_attr_int(m.group, "vocab", wt) != info.vocab ||
-        h5::read_attr_string(m.group, "signature", wt, false) != info.signature)
+    const std::string wg = m.tmp + ": /kl_base";
+    if (h5::read_attr_int(m.group, "top_n", wg) != info.top_n || h5::read_attr_int(m.group, "vocab", wg) != info.vocab ||
+        h5::read_attr_string(m.group, "signature", wg, false) != info.signature)
       fail(wt + "attributes top_n/vocab/signature differ from this run; cannot resume into it");
   } else {
     m.file = h5::Id(H5Fcreate(m.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
@@ -202,15 +203,15 @@ LogitsStoreReader::LogitsStoreReader(const std::string& path) : impl_(std::make_
   hid_t g = H5Gopen2(file, kGroup, H5P_DEFAULT);
   if (g < 0) fail(w + "no /kl_base group: not written by dsv32 ppl --save-logits");
   h5::Id group(g, H5Gclose);
-  m.info.top_n = h5::read_attr_int(group, "top_n", w + "/kl_base: ");
-  m.info.vocab = h5::read_attr_int(group, "vocab", w + "/kl_base: ");
-  m.info.ctx = h5::read_attr_int(group, "ctx", w + "/kl_base: ");
+  m.info.top_n = h5::read_attr_int(group, "top_n", w + "/kl_base");
+  m.info.vocab = h5::read_attr_int(group, "vocab", w + "/kl_base");
+  m.info.ctx = h5::read_attr_int(group, "ctx", w + "/kl_base");
   // Only dsv32 writes these files, with fixed-length strings: refusing variable-length ones keeps
   // libhdf5's global heap (H5HG_read) out of reach of a corrupt store.
-  m.info.signature = h5::read_attr_string(group, "signature", w + "/kl_base: ", false);
-  m.info.attn = h5::read_attr_string(group, "attn", w + "/kl_base: ", false);
-  m.info.mla = h5::read_attr_string(group, "mla", w + "/kl_base: ", false);
-  m.info.model = h5::read_attr_string(group, "model", w + "/kl_base: ", false);
+  m.info.signature = h5::read_attr_string(group, "signature", w + "/kl_base", false);
+  m.info.attn = h5::read_attr_string(group, "attn", w + "/kl_base", false);
+  m.info.mla = h5::read_attr_string(group, "mla", w + "/kl_base", false);
+  m.info.model = h5::read_attr_string(group, "model", w + "/kl_base", false);
   if (m.info.top_n < 1) fail(w + "/kl_base: attribute 'top_n' is " + std::to_string(m.info.top_n) + ", must be positive");
   if (m.info.vocab < 1 || m.info.vocab > INT32_MAX)
     fail(w + "/kl_base: attribute 'vocab' is " + std::to_string(m.info.vocab) + ", out of range [1, 2^31)");

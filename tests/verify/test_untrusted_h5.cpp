@@ -187,6 +187,18 @@ TEST(UntrustedLogitsStore, IdsAttributesAndShapesAreValidated) {
   m = error_of([&] { LogitsStoreReader x(neg); });
   EXPECT_NE(m.find(neg + ": /kl_base: attribute 'top_n' is -3"), std::string::npos) << m;
 
+  // A missing attribute names group and attribute once.
+  const std::string miss = tmp_path("store_miss.h5");
+  fs::copy_file(good, miss, fs::copy_options::overwrite_existing);
+  {
+    hid_t f = H5Fopen(miss.c_str(), H5F_ACC_RDWR, H5P_DEFAULT);
+    hid_t g = H5Gopen2(f, "/kl_base", H5P_DEFAULT);
+    H5Adelete(g, "vocab");
+    H5Gclose(g);
+    H5Fclose(f);
+  }
+  EXPECT_EQ(error_of([&] { LogitsStoreReader x(miss); }), miss + ": /kl_base: attribute 'vocab': missing");
+
   // top_n changed so the column count no longer matches.
   const std::string cols = tmp_path("store_cols.h5");
   fs::copy_file(good, cols, fs::copy_options::overwrite_existing);
