@@ -39,7 +39,10 @@ std::string error_of(Fn fn) {
 TEST(H5Guard, ChildDeathTimeoutAndMemoryBecomeOneLineErrors) {
   const std::string f = "some.h5";
   std::string m = error_of([&] { h5::contain(f, "dump", [] { raise(SIGSEGV); }); });
-  EXPECT_EQ(m.rfind("some.h5: dump: libhdf5 crashes reading it (signal 11", 0), 0u) << m;
+  // (Under ASan the child's SEGV handler reports and exits 1 instead of dying by the signal.)
+  EXPECT_TRUE(m.rfind("some.h5: dump: libhdf5 crashes reading it (signal 11", 0) == 0 ||
+              m.rfind("some.h5: dump: reading it fails inside libhdf5", 0) == 0)
+      << m;
   setenv("DSV32_H5_CHECK_SECONDS", "1", 1);
   m = error_of([&] { h5::contain(f, "dump", [] { for (;;) pause(); }); });
   unsetenv("DSV32_H5_CHECK_SECONDS");
