@@ -34,6 +34,7 @@
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/threadpool.h"
 #include "kernels/error.h"
+#include "model/atomic_file.h"
 #include "model/model.h"
 
 namespace dsv32::app {
@@ -481,9 +482,7 @@ int bench(const std::vector<std::string>& args) {
     for (const Skip& s : skipped) sk.push_back({{"mode", s.mode}, {"test", s.test}, {"reason", s.reason}});
     j["skipped"] = sk;
     if (!output_rank()) return 0;
-    std::ofstream f(json_out);
-    if (!f) fail(json_out + ": cannot write");
-    f << j.dump(2) << "\n";
+    write_file_atomic(json_out, j.dump(2) + "\n");
     std::printf("json    %s\n", json_out.c_str());
   }
   return 0;

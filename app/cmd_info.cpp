@@ -5,6 +5,7 @@
 
 #include "app/args.h"
 #include "app/command.h"
+#include "model/checked.h"
 #include "model/config.h"
 #include "kernels/error.h"
 #include "model/model.h"
@@ -14,28 +15,37 @@
 namespace dsv32::app {
 namespace {
 
-// Parameters of the main model (no MTP), per MODEL §2.2.
+// Parameters of the main model (no MTP), per MODEL §2.2. Checked arithmetic: config caps keep each
+// dimension small, but their products over experts and layers can still pass int64.
 int64_t param_count(const ModelConfig& c, int64_t* active) {
+  const std::string w = c.source + ": parameter count";
+  auto mul = [&](std::initializer_list<int64_t> f) { return checked_product(f, w); };
+  auto add = [&](std::initializer_list<int64_t> t) {
+    int64_t s = 0;
+    for (int64_t x : t) s = checked_add(s, x, w);
+    return s;
+  };
   const int64_t D = c.hidden_size, H = c.n_heads;
-  int64_t attn = c.q_lora_rank * D + c.q_lora_rank + H * c.qk_head_dim() * c.q_lora_rank +
-                 (c.kv_lora_rank + c.qk_rope_head_dim) * D + c.kv_lora_rank +
-                 H * (c.qk_nope_head_dim + c.v_head_dim) * c.kv_lora_rank + D * H * c.v_head_dim + 2 * D;
+  int64_t attn = add({mul({c.q_lora_rank, D}), c.q_lora_rank, mul({H, c.qk_head_dim(), c.q_lora_rank}),
+                      mul({c.kv_lora_rank + c.qk_rope_head_dim, D}), c.kv_lora_rank,
+                      mul({H, c.qk_nope_head_dim + c.v_head_dim, c.kv_lora_rank}), mul({D, H, c.v_head_dim}),
+                      2 * D});
   if (c.has_indexer)
-    attn += c.index_n_heads * c.index_head_dim * c.q_lora_rank + c.index_head_dim * D +
-            2 * c.index_head_dim + c.index_n_heads * D;
-  const int64_t dense_ffn = 3 * D * c.intermediate_size;
-  const int64_t expert = 3 * D * c.moe_intermediate_size;
-  const int64_t router = int64_t(c.n_routed_experts) * D + c.n_routed_experts;
-  int64_t total = 2 * c.vocab_size * D + D, act = total;
+    attn = add({attn, mul({c.index_n_heads, c.index_head_dim, c.q_lora_rank}), mul({c.index_head_dim, D}),
+                2 * c.index_head_dim, mul({c.index_n_heads, D})});
+  const int64_t dense_ffn = mul({3, D, c.intermediate_size});
+  const int64_t expert = mul({3, D, c.moe_intermediate_size});
+  const int64_t router = add({mul({c.n_routed_experts, D}), c.n_routed_experts});
+  int64_t total = add({mul({2, c.vocab_size, D}), D}), act = total;
   for (int l = 0; l < c.n_layers; ++l) {
-    total += attn;
-    act += attn;
+    total = add({total, attn});
+    act = add({act, attn});
     if (!c.is_moe_layer(l)) {
-      total += dense_ffn;
-      act += dense_ffn;
+      total = add({total, dense_ffn});
+      act = add({act, dense_ffn});
     } else {
-      total += router + expert * (c.n_routed_experts + c.n_shared_experts);
-      act += router + expert * (c.n_experts_per_tok + c.n_shared_experts);
+      total = add({total, router, mul({expert, c.n_routed_experts + c.n_shared_experts})});
+      act = add({act, router, mul({expert, c.n_experts_per_tok + c.n_shared_experts})});
     }
   }
   *active = act;

@@ -52,38 +52,99 @@ json chunk_record(int64_t chunk, const std::vector<TokenLog>& logs, const std::v
   return {{"chunk", chunk}, {"runs", runs}};
 }
 
+// What a finished chunk's record must hold; the state file is input like any other file.
+struct RecordShape {
+  size_t runs = 0;
+  int64_t per_chunk = 0, ctx = 0, n_chunks = 0;
+  bool with_kl = false;  // kld/dp/base_nll hold per_chunk values (else none)
+};
+
+const json& field(const json& obj, const char* key, const std::string& w) {
+  if (!obj.is_object()) fail(w + ": not a JSON object");
+  auto it = obj.find(key);
+  if (it == obj.end()) fail(w + ": key '" + key + "' missing");
+  return *it;
+}
+
+// JSON has no NaN or infinity: nlohmann writes them as null, so null reads back as NaN.
+std::vector<float> float_array(const json& obj, const char* key, size_t expect, const std::string& w) {
+  const json& a = field(obj, key, w);
+  if (!a.is_array() || a.size() != expect)
+    fail(w + ": '" + key + "' must be an array of " + std::to_string(expect) + " numbers");
+  std::vector<float> v;
+  v.reserve(expect);
+  for (const json& x : a) {
+    if (x.is_null()) v.push_back(NAN);
+    else if (x.is_number()) v.push_back(x.get<float>());
+    else fail(w + ": '" + key + "' holds a non-number");
+  }
+  return v;
+}
+
+int64_t int_field(const json& obj, const char* key, int64_t lo, int64_t hi, const std::string& w) {
+  const json& x = field(obj, key, w);
+  if (!x.is_number_integer() || x.get<int64_t>() < lo || x.get<int64_t>() > hi)
+    fail(w + ": '" + key + "' must be an integer in [" + std::to_string(lo) + ", " + std::to_string(hi) + "]");
+  return x.get<int64_t>();
+}
+
 // The state file: line 1 = header {signature, modes}; then one line per finished chunk.
 class StateFile {
  public:
   // writer = false (ranks other than 0 under --parallel ep): the file is only read, to resume
   // from the same chunk as rank 0; rank 0 alone creates, appends to and removes it.
-  StateFile(std::string path, const json& header, bool resume, std::vector<ModeRun>& runs, int64_t* done,
-            bool writer)
+  StateFile(std::string path, const json& header, bool resume, const RecordShape& shape, std::vector<ModeRun>& runs,
+            int64_t* done, bool writer)
       : path_(std::move(path)), writer_(writer) {
     *done = 0;
     if (resume) {
       std::ifstream in(path_);
       if (!in) fail(path_ + ": no state to resume from (run without --resume first)");
-      std::string line;
-      if (!std::getline(in, line)) fail(path_ + ": empty state file");
+      std::vector<std::string> lines;
+      for (std::string line; std::getline(in, line);) lines.push_back(line);
+      if (lines.empty()) fail(path_ + ": empty state file");
       json h;
-      try { h = json::parse(line); } catch (...) { fail(path_ + ": line 1: not a state header"); }
+      try { h = json::parse(lines[0]); } catch (...) { fail(path_ + ": line 1: not a state header"); }
       if (h != header) fail(path_ + ": the saved run used other settings (" + h.dump() + "); cannot resume with these");
-      while (std::getline(in, line)) {
+      for (size_t i = 1; i < lines.size(); ++i) {
+        const std::string w = path_ + ": line " + std::to_string(i + 1);
         json rec;
-        try { rec = json::parse(line); } catch (...) { break; }  // a torn last line: that chunk reruns
-        if (rec.value("chunk", -1) != *done || rec["runs"].size() != runs.size()) break;
+        try {
+          rec = json::parse(lines[i]);
+        } catch (...) {
+          if (i + 1 == lines.size()) break;  // a torn last line: that chunk reruns
+          fail(w + ": not JSON");
+        }
+        if (int_field(rec, "chunk", 0, INT64_MAX, w) != *done)
+          fail(w + ": 'chunk' is " + field(rec, "chunk", w).dump() + ", expected " + std::to_string(*done));
+        if (*done >= shape.n_chunks)
+          fail(w + ": more finished chunks than this run has (" + std::to_string(shape.n_chunks) + "; other --chunks?)");
+        const json& rj = field(rec, "runs", w);
+        if (!rj.is_array() || rj.size() != shape.runs)
+          fail(w + ": 'runs' must be an array of " + std::to_string(shape.runs) + " modes");
+        const size_t pc = size_t(shape.per_chunk), kl = shape.with_kl ? pc : 0;
+        std::vector<TokenLog> logs(runs.size());
+        std::vector<double> secs(runs.size());
         for (size_t r = 0; r < runs.size(); ++r) {
-          const json& j = rec["runs"][r];
-          TokenLog t;
-          t.nll = j["nll"].get<std::vector<float>>();
-          t.kld = j["kld"].get<std::vector<float>>();
-          t.dp = j["dp"].get<std::vector<float>>();
-          t.base_nll = j["base_nll"].get<std::vector<float>>();
-          t.same_top1 = j["same_top1"];
-          runs[r].log.append(t);
-          runs[r].seconds += j["seconds"].get<double>();
-          runs[r].tokens += j["tokens"].get<int64_t>();
+          const json& j = rj[r];
+          const std::string wr = w + ": runs[" + std::to_string(r) + "]";
+          TokenLog& t = logs[r];
+          t.nll = float_array(j, "nll", pc, wr);
+          t.kld = float_array(j, "kld", kl, wr);
+          t.dp = float_array(j, "dp", kl, wr);
+          t.base_nll = float_array(j, "base_nll", kl, wr);
+          t.same_top1 = int_field(j, "same_top1", 0, shape.with_kl ? shape.per_chunk : 0, wr);
+          const json& sj = field(j, "seconds", wr);
+          if (!sj.is_number() || !(sj.get<double>() >= 0) || !std::isfinite(sj.get<double>()))
+            fail(wr + ": 'seconds' must be a non-negative number");
+          secs[r] = sj.get<double>();
+          int_field(j, "tokens", shape.ctx, shape.ctx, wr);
+        }
+        // Only a whole, valid record counts.
+        for (size_t r = 0; r < runs.size(); ++r) {
+          runs[r].log.append(logs[r]);
+          runs[r].seconds += secs[r];
+          runs[r].tokens += shape.ctx;
         }
         ++*done;
       }
@@ -233,6 +294,7 @@ int run(const std::vector<std::string>& args) {
   if (text_path.empty() && llama_base.empty()) fail("--text: required (or --llama-kl-base, whose tokens are the text)");
   if (resume && fresh) fail("give --resume or --fresh, not both");
   if (threads < 1) fail("--threads: must be at least 1");
+  if (!full_logits && top_n < 1) fail("--top-n: must be at least 1 (got " + std::to_string(top_n) + ")");
   if (tok_path.empty()) tok_path = default_tokenizer_path(DSV32_SOURCE_DIR);
   if (state_path.empty()) state_path = json_out.empty() ? "ppl.state" : json_out + ".state";
   if (fresh && output_rank()) std::remove(state_path.c_str());
@@ -298,6 +360,9 @@ int run(const std::vector<std::string>& args) {
   std::unique_ptr<LogitsStoreReader> base;
   if (!kl_base.empty()) {
     base = std::make_unique<LogitsStoreReader>(kl_base);
+    if (base->info().vocab != V)
+      fail(kl_base + ": attribute vocab " + std::to_string(base->info().vocab) + " differs from the model's " +
+           std::to_string(V));
     if (base->info().signature != signature)
       fail(kl_base + ": attribute signature '" + base->info().signature + "' differs from this run's '" +
            signature + "' (other text, tokenizer or --ctx)");
@@ -309,7 +374,8 @@ int run(const std::vector<std::string>& args) {
                  {"save_logits", save_logits}, {"top_n", full_logits ? V : top_n}};
   for (auto& r : runs) header["modes"].push_back(r.name());
   int64_t done = 0;
-  StateFile state(state_path, header, resume, runs, &done, output_rank());
+  const RecordShape shape{runs.size(), per_chunk, ctx, n_chunks, base != nullptr || compare};
+  StateFile state(state_path, header, resume, shape, runs, &done, output_rank());
   std::unique_ptr<LogitsStoreWriter> saver;
   if (!save_logits.empty() && output_rank())
     saver = std::make_unique<LogitsStoreWriter>(
@@ -401,6 +467,7 @@ int run(const std::vector<std::string>& args) {
     }
   }
   if (bar) bar->finish();
+  if (saver) saver->finish();  // BASE.h5 appears only now, complete
 
   json out = {{"schema_version", 1}, {"kind", "ppl"},
               {"context", {{"git_commit", git_commit()}, {"time", utc_now()}, {"producer", "dsv32 ppl"},

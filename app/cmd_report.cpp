@@ -9,16 +9,15 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "kernels/error.h"
+#include "model/atomic_file.h"
 #include "reports/history.h"
 #include "reports/report.h"
 
 namespace dsv32::app {
 namespace {
 
-void write_file(const std::string& path, const std::string& text) {
-  std::ofstream f(path, std::ios::binary);
-  if (!f || !(f << text) || !f.flush()) fail(path + ": cannot write");
-}
+// Temp + rename: a killed or disk-full run leaves the previous page, never a truncated one.
+void write_file(const std::string& path, const std::string& text) { write_file_atomic(path, text); }
 
 int run(const std::vector<std::string>& args) {
   std::vector<std::string> files;

@@ -52,6 +52,12 @@ int run(const std::vector<std::string>& args) {
   if (!p.parse(args)) return 0;
   rs.resolve(p);
   const int64_t n = int64_t(rs.ids.size());
+  if (p.given("--prefill") && prefill < 0)
+    fail("--prefill " + std::to_string(prefill) + ": must be non-negative (omit it to prefill all ids)");
+  // The KV cache must hold every position of the run; a smaller --ctx used to be raised silently.
+  if (p.given("--ctx") && (rs.ctx < 1 || rs.ctx < n))
+    fail("--ctx " + std::to_string(rs.ctx) + ": the KV cache must hold all " + std::to_string(n) +
+         " positions of the run (omit --ctx to size it to the run)");
   if (prefill > n)
     fail("--prefill " + std::to_string(prefill) + " exceeds the " + std::to_string(n) + " ids given");
   if (prefill < 0) prefill = n;  // default: prefill everything

@@ -6,6 +6,7 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "kernels/error.h"
+#include "model/atomic_file.h"
 #include "model/synth.h"
 
 namespace dsv32::app {
@@ -42,13 +43,7 @@ int run(const std::vector<std::string>& args) {
   o.pow2_scales = scales == "ue8m0";
   o.seed = uint64_t(seed);
   if (config_only) {
-    std::string text = synth_config_json(o);
-    if (FILE* f = std::fopen((out + "/config.json").c_str(), "w")) {
-      std::fputs(text.c_str(), f);
-      std::fclose(f);
-    } else {
-      fail(out + "/config.json: cannot write");
-    }
+    write_file_atomic(out + "/config.json", synth_config_json(o));
     return 0;
   }
   std::unique_ptr<Progress> bar;  // created at the first callback, when the shard count is known

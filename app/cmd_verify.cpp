@@ -9,6 +9,7 @@
 #include "app/command.h"
 #include "app/common.h"
 #include "kernels/error.h"
+#include "model/atomic_file.h"
 #include "verify/compare.h"
 
 namespace {
@@ -22,11 +23,7 @@ std::string default_profiles() {
 #endif
 }
 
-void write_json(const std::string& path, const nlohmann::json& j) {
-  std::ofstream f(path);
-  if (!f) dsv32::fail("--json " + path + ": cannot write");
-  f << j.dump(2) << "\n";
-}
+void write_json(const std::string& path, const nlohmann::json& j) { dsv32::write_file_atomic(path, j.dump(2) + "\n"); }
 
 // Per layer: NMSE of the residual stream leaving it, accumulated (A: every layer on its own
 // stream) and local (C: the layer fed B's input). A wrong kernel in layer L shows as a local jump

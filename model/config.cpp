@@ -88,24 +88,31 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
   else k.bad("architectures", "unsupported architecture '" + c.architecture +
                                    "' (expected DeepseekV32ForCausalLM or DeepseekV3ForCausalLM)");
 
-  c.vocab_size = k.integer("vocab_size", 1, int64_t(1) << 31);
-  c.hidden_size = k.integer("hidden_size", 1);
-  c.intermediate_size = k.integer("intermediate_size", 1);
-  c.moe_intermediate_size = k.integer("moe_intermediate_size", 1);
+  // Dimensions are capped at 2^20 (V3.2's largest is 18432): products of a few of them -- weight
+  // sizes, KV bytes per token -- then fit int64 wherever they are computed, and a hostile config
+  // cannot wrap them into small, plausible sizes.
+  constexpr int64_t kDim = int64_t(1) << 20;
+  c.vocab_size = k.integer("vocab_size", 1, (int64_t(1) << 31) - 1);
+  c.hidden_size = k.integer("hidden_size", 1, kDim);
+  c.intermediate_size = k.integer("intermediate_size", 1, kDim);
+  c.moe_intermediate_size = k.integer("moe_intermediate_size", 1, kDim);
   c.n_layers = int(k.integer("num_hidden_layers", 1, 4096));
   c.first_k_dense_replace = int(k.integer("first_k_dense_replace", 0, c.n_layers));
   if (j.contains("moe_layer_freq") && k.integer("moe_layer_freq", 1) != 1)
     k.bad("moe_layer_freq", "only 1 (every layer after the dense ones is MoE) is supported");
   c.n_heads = int(k.integer("num_attention_heads", 1, 65536));
-  c.q_lora_rank = k.integer("q_lora_rank", 1);
-  c.kv_lora_rank = k.integer("kv_lora_rank", 1);
-  c.qk_nope_head_dim = k.integer("qk_nope_head_dim", 1);
-  c.qk_rope_head_dim = k.integer("qk_rope_head_dim", 2);
+  c.q_lora_rank = k.integer("q_lora_rank", 1, kDim);
+  c.kv_lora_rank = k.integer("kv_lora_rank", 1, kDim);
+  c.qk_nope_head_dim = k.integer("qk_nope_head_dim", 1, kDim);
+  c.qk_rope_head_dim = k.integer("qk_rope_head_dim", 2, kDim);
   if (c.qk_rope_head_dim % 2) k.bad("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
-  c.v_head_dim = k.integer("v_head_dim", 1);
+  c.v_head_dim = k.integer("v_head_dim", 1, kDim);
   c.rms_norm_eps = k.number("rms_norm_eps", 0.0);
   c.rope_theta = k.number("rope_theta", 1.0);
-  c.max_position_embeddings = k.integer("max_position_embeddings", 1);
+  // RoPE frequencies are theta^(-2i/d) and YaRN divides by log(theta): theta = 1 makes every
+  // rotation the identity and every logit NaN.
+  if (c.rope_theta <= 1.0) k.bad("rope_theta", "value " + j["rope_theta"].dump() + " must be greater than 1");
+  c.max_position_embeddings = k.integer("max_position_embeddings", 1, (int64_t(1) << 31) - 1);
   if (k.boolean("tie_word_embeddings", false))
     k.bad("tie_word_embeddings", "tied embeddings are not DeepSeek's layout (expected false)");
 
@@ -137,11 +144,17 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
   auto rs = j.find("rope_scaling");
   if (rs != j.end() && !rs->is_null()) {
     if (!rs->is_object()) k.bad("rope_scaling", "expected an object");
-    std::string type = rs->value("type", rs->value("rope_type", std::string()));
+    std::string type;
+    for (const char* key : {"rope_type", "type"}) {  // "type" wins when both are present
+      auto t = rs->find(key);
+      if (t == rs->end() || t->is_null()) continue;
+      if (!t->is_string()) k.bad(std::string("rope_scaling.") + key, "expected a string, found " + t->dump());
+      type = t->get<std::string>();
+    }
     if (type != "yarn") k.bad("rope_scaling.type", "unsupported '" + type + "' (expected yarn)");
     c.rope_factor = k.number_in(*rs, "factor", "rope_scaling.factor", 1.0);
     c.original_seq_len = k.integer_in(*rs, "original_max_position_embeddings",
-                                      "rope_scaling.original_max_position_embeddings", 1);
+                                      "rope_scaling.original_max_position_embeddings", 1, (int64_t(1) << 31) - 1);
     c.beta_fast = k.number_in(*rs, "beta_fast", "rope_scaling.beta_fast", 0.0);
     c.beta_slow = k.number_in(*rs, "beta_slow", "rope_scaling.beta_slow", 0.0);
     c.mscale = rs->contains("mscale") ? k.number_in(*rs, "mscale", "rope_scaling.mscale", 0.0) : 1.0;
@@ -149,12 +162,13 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
 
   if (c.has_indexer) {
     c.index_n_heads = int(k.integer("index_n_heads", 1, 65536));
-    c.index_head_dim = k.integer("index_head_dim", 1);
+    c.index_head_dim = k.integer("index_head_dim", 1, kDim);
     if (c.index_head_dim & (c.index_head_dim - 1))
       k.bad("index_head_dim", "must be a power of two (Walsh-Hadamard transform)");
     if (c.index_head_dim < c.qk_rope_head_dim)
       k.bad("index_head_dim", "must be at least qk_rope_head_dim (rope part comes first)");
-    c.index_topk = k.integer("index_topk", 1);
+    // More keys than the model has positions is meaningless (and 2^62 is an allocation).
+    c.index_topk = k.integer("index_topk", 1, c.max_position_embeddings);
     c.indexer_rope_interleave = k.boolean("indexer_rope_interleave", false);
   }
 
@@ -165,7 +179,8 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
       k.bad("quantization_config.fmt", "unsupported " + qc->at("fmt").dump() + " (expected \"e4m3\")");
     if (qc->contains("weight_block_size")) {
       const json& b = qc->at("weight_block_size");
-      if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || b[0] != b[1] || b[0].get<int64_t>() <= 0)
+      if (!b.is_array() || b.size() != 2 || !b[0].is_number_integer() || b[0] != b[1] || b[0].get<int64_t>() <= 0 ||
+          b[0].get<int64_t>() > kDim)
         k.bad("quantization_config.weight_block_size", "expected [n, n] with n > 0, found " + b.dump());
       c.quant_block = b[0].get<int64_t>();
     }

@@ -12,6 +12,7 @@
 
 #include <algorithm>
 #include <cerrno>
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -22,6 +23,7 @@
 #include <nlohmann/json.hpp>
 
 #include "kernels/error.h"
+#include "model/checked.h"
 
 namespace dsv32 {
 
@@ -60,14 +62,11 @@ bool as_nonneg_int64(const json& j, int64_t* out) {
   return false;
 }
 
-// Checked product of the dimensions times the element size (a huge shape must not wrap around
-// into a small byte count that happens to match the offsets).
-bool checked_nbytes(const std::vector<int64_t>& shape, int elem, int64_t* out) {
-  int64_t n = elem;
-  for (int64_t d : shape)
-    if (__builtin_mul_overflow(n, d, &n)) return false;
-  *out = n;
-  return true;
+// The byte count of a shape (model/checked.h: a huge shape must not wrap around into a small
+// byte count that happens to match the offsets). Throws Error "<where>shape [..]: ... overflows".
+int64_t shape_nbytes(const std::vector<int64_t>& shape, DType dt, const std::string& where) {
+  const std::string w = where + "shape " + shape_str(shape);
+  return checked_mul(checked_product(shape, w), dtype_size(dt), w);
 }
 
 uint64_t read_le64(const uint8_t* p) {
@@ -97,6 +96,8 @@ void parse_header(const std::string& path, const uint8_t* base, uint64_t file_si
     j = json::parse(hdr, hdr + n);
   } catch (const json::parse_error& e) {
     fail(f + ": header is not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {  // e.g. 1e400: a number that overflows a double
+    fail(f + ": header is not valid JSON (" + e.what() + ")");
   }
   if (!j.is_object()) fail(f + ": header is not a JSON object");
 
@@ -147,14 +148,19 @@ void parse_header(const std::string& path, const uint8_t* base, uint64_t file_si
     if (begin > end) fail(t + offs + ": begin > end");
     if (end > data_size)
       fail(t + offs + " exceed the data section (" + std::to_string(data_size) + " bytes)");
-    int64_t want;
-    if (!checked_nbytes(info.shape, dtype_size(info.dtype), &want))
-      fail(t + "shape " + shape_str(info.shape) + " overflows a 64-bit byte count");
+    const int64_t want = shape_nbytes(info.shape, info.dtype, t);
     if (end - begin != want)
       fail(t + offs + " hold " + std::to_string(end - begin) + " bytes, but " +
            dtype_name(info.dtype) + " " + shape_str(info.shape) + " needs " +
            std::to_string(want));
 
+    // The mapping is page-aligned, so the file offset's alignment is the address's: kernels load
+    // F32/BF16 elements directly, which needs natural alignment (the safetensors writers align
+    // by ordering tensors by element size; so does ours).
+    const int64_t file_off = 8 + int64_t(n) + begin;
+    if (want > 0 && file_off % dtype_size(info.dtype) != 0)
+      fail(t + offs + ": data at file offset " + std::to_string(file_off) + " is not aligned to the " +
+           std::to_string(dtype_size(info.dtype)) + "-byte " + dtype_name(info.dtype) + " element size");
     info.name = name;
     info.data = data + begin;
     info.nbytes = end - begin;
@@ -189,6 +195,8 @@ json read_json_file(const std::string& path) {
     return json::parse(ss.str());
   } catch (const json::parse_error& e) {
     fail(path + ": not valid JSON (parse error at byte " + std::to_string(e.byte) + ")");
+  } catch (const json::exception& e) {
+    fail(path + ": not valid JSON (" + e.what() + ")");
   }
 }
 
@@ -262,7 +270,13 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
       if (!it->is_string())
         fail(index_path + ": weight_map: tensor '" + it.key() + "': shard " + it->dump() +
              " is not a string");
-      shards.emplace(it->get<std::string>(), nullptr);
+      // A shard is a file in the checkpoint directory: no paths out of it (../x, /etc/x, a/b).
+      const std::string sh = it->get<std::string>();
+      if (sh.empty() || sh == "." || sh == ".." || sh.find('/') != std::string::npos ||
+          sh.find('\\') != std::string::npos || sh.find('\0') != std::string::npos)
+        fail(index_path + ": weight_map: tensor '" + it.key() + "': shard " + it->dump() +
+             " is not a plain file name in the checkpoint directory");
+      shards.emplace(sh, nullptr);
     }
     for (auto& [shard, file] : shards) {
       std::string p = (fs::path(dir) / shard).string();
@@ -285,14 +299,44 @@ Checkpoint::Checkpoint(const std::string& dir) : dir_(dir) {
              "' is named by model.safetensors.index.json but is not in this shard");
       index_[it.key()] = &t->second;
     }
+    check_scales();
     return;
   }
   if (fs::exists(single_path, ec)) {
     files_.push_back(std::make_unique<SafetensorsFile>(single_path));
     for (auto& [name, info] : files_.back()->tensors()) index_[name] = &info;
+    check_scales();
     return;
   }
   fail(dir + ": no model.safetensors.index.json or model.safetensors");
+}
+
+// FP8 block scales multiply every weight of their block: one NaN or infinite scale turns whole
+// rows of logits into NaN with no other sign. They are 1/16384 of the weights, so reading them all
+// at open costs little.
+void Checkpoint::check_scales() const {
+  const std::string suffix = "scale_inv";
+  for (auto& [name, t] : index_) {
+    if (name.size() < suffix.size() || name.compare(name.size() - suffix.size(), suffix.size(), suffix) != 0)
+      continue;
+    const int64_t n = t->nbytes / dtype_size(t->dtype);
+    for (int64_t i = 0; i < n; ++i) {
+      float v;
+      if (t->dtype == DType::F32) {
+        std::memcpy(&v, t->data + 4 * i, 4);
+      } else if (t->dtype == DType::BF16) {
+        uint16_t h;
+        std::memcpy(&h, t->data + 2 * i, 2);
+        uint32_t b = uint32_t(h) << 16;
+        std::memcpy(&v, &b, 4);
+      } else {
+        break;  // other dtypes are refused by the weight loader
+      }
+      if (!std::isfinite(v))
+        fail(t->file + ": tensor '" + name + "': element " + std::to_string(i) + " is " + std::to_string(v) +
+             " (block scales must be finite)");
+    }
+  }
 }
 
 const TensorInfo& Checkpoint::get(const std::string& name) const {
@@ -336,8 +380,7 @@ void SafetensorsWriter::add(const std::string& name, DType dtype, std::vector<in
     if (e.name == name) fail(t + "added twice");
   for (int64_t d : shape)
     if (d < 0) fail(t + "negative dimension in shape " + shape_str(shape));
-  int64_t want;
-  if (!checked_nbytes(shape, dtype_size(dtype), &want) || uint64_t(want) != nbytes)
+  if (uint64_t(shape_nbytes(shape, dtype, t)) != nbytes)
     fail(t + std::to_string(nbytes) + " bytes given for " + dtype_name(dtype) + " " +
          shape_str(shape));
   Entry e{name, dtype, std::move(shape), {}};
@@ -376,10 +419,16 @@ void SafetensorsWriter::write(const std::string& path,
     for (auto& [k, v] : metadata) m[k] = v;
     h["__metadata__"] = std::move(m);
   }
+  // Data in order of decreasing element size (stable): every tensor then starts naturally
+  // aligned without holes, which the reader requires (as the reference writer does it).
+  std::vector<const Entry*> order;
+  for (const Entry& e : entries_) order.push_back(&e);
+  std::stable_sort(order.begin(), order.end(),
+                   [](const Entry* a, const Entry* b) { return dtype_size(a->dtype) > dtype_size(b->dtype); });
   int64_t off = 0;
-  for (const Entry& e : entries_) {
-    int64_t end = off + int64_t(e.bytes.size());
-    h[e.name] = {{"dtype", dtype_name(e.dtype)}, {"shape", e.shape}, {"data_offsets", {off, end}}};
+  for (const Entry* e : order) {
+    int64_t end = off + int64_t(e->bytes.size());
+    h[e->name] = {{"dtype", dtype_name(e->dtype)}, {"shape", e->shape}, {"data_offsets", {off, end}}};
     off = end;
   }
   std::string header;
@@ -400,8 +449,7 @@ void SafetensorsWriter::write(const std::string& path,
   int fd = ::open(tmp.c_str(), O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
   if (fd < 0) fail(tmp + ": cannot create: " + errno_str(errno));
   bool ok = write_all(fd, len, 8) && write_all(fd, header.data(), header.size());
-  for (size_t i = 0; ok && i < entries_.size(); ++i)
-    ok = write_all(fd, entries_[i].bytes.data(), entries_[i].bytes.size());
+  for (size_t i = 0; ok && i < order.size(); ++i) ok = write_all(fd, order[i]->bytes.data(), order[i]->bytes.size());
   int err = errno;
   if (ok && ::fsync(fd) != 0) { ok = false; err = errno; }
   if (::close(fd) != 0 && ok) { ok = false; err = errno; }

@@ -69,12 +69,14 @@ class Checkpoint {
   std::vector<std::string> names() const;
 
  private:
+  void check_scales() const;  // every *scale_inv element finite, else Error naming tensor and file
   std::string dir_;
   std::vector<std::unique_ptr<SafetensorsFile>> files_;
   std::map<std::string, const TensorInfo*> index_;
 };
 
-// Writes one .safetensors file. Tensors are written in the order added; data is copied.
+// Writes one .safetensors file. The header lists tensors in the order added; their data is laid
+// out by decreasing element size (so each is naturally aligned); data is copied.
 class SafetensorsWriter {
  public:
   void add(const std::string& name, DType dtype, std::vector<int64_t> shape, const void* data,

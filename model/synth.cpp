@@ -20,6 +20,7 @@
 
 #include "kernels/numeric.h"
 #include "kernels/error.h"
+#include "model/atomic_file.h"
 #include "model/safetensors.h"
 
 namespace dsv32 {
@@ -200,6 +201,9 @@ void synth_checkpoint(const SynthOptions& o, const std::string& out_dir,
   std::error_code ec;
   fs::create_directories(out_dir, ec);
   if (ec) fail(out_dir + ": cannot create directory (" + ec.message() + ")");
+  // Until the new index is written the directory is no checkpoint: an old index would name a mix
+  // of old and new shards if this run is killed.
+  fs::remove(out_dir + "/model.safetensors.index.json", ec);
 
   // One shard per layer plus one for embeddings/head: at least 2 shards for any preset, and the
   // writer holds only one layer in memory (the v32 preset's MoE layers are ~11 GB each in FP8).
@@ -255,11 +259,10 @@ void synth_checkpoint(const SynthOptions& o, const std::string& out_dir,
     for (auto& n : sw.names()) weight_map[n] = shard_name(shard);
     if (progress) progress(shard + 1, n_shards);
   }
+  // The index goes last: only a directory whose every shard is written names them all.
   json index = {{"metadata", {{"generator", "dsv32 synth"}}}, {"weight_map", weight_map}};
-  std::ofstream(out_dir + "/model.safetensors.index.json") << index.dump(2) << "\n";
-  std::ofstream cf(out_dir + "/config.json");
-  cf << cj.dump(2) << "\n";
-  if (!cf) fail(out_dir + "/config.json: cannot write");
+  write_file_atomic(out_dir + "/config.json", cj.dump(2) + "\n");
+  write_file_atomic(out_dir + "/model.safetensors.index.json", index.dump(2) + "\n");
 }
 
 }  // namespace dsv32

@@ -294,8 +294,11 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
   if (ma.meta.prefill != mb.meta.prefill)
     rep.warnings.push_back("/meta prefill differs: " + std::to_string(ma.meta.prefill) + " vs " +
                            std::to_string(mb.meta.prefill));
-  if (!ma.complete) rep.warnings.push_back(A.path() + ": no forward_order (the run did not finish?)");
-  if (!mb.complete) rep.warnings.push_back(B.path() + ": no forward_order (the run did not finish?)");
+  // A dump without forward_order is what a killed run leaves (OUT.h5.partial): its rows are a
+  // prefix of the run, and comparing a prefix would pass for a whole run.
+  for (auto [d, m] : {std::pair{&A, &ma}, std::pair{&B, &mb}})
+    if (!m->complete)
+      fail(d->path() + ": /meta: attribute 'forward_order' missing: an incomplete dump (the run did not finish)");
 
   ModelDims dims = ModelDims::from_config(
       mb.meta.config_json.empty() ? ma.meta.config_json : mb.meta.config_json, int64_t(ma.meta.ids.size()));

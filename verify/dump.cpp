@@ -11,7 +11,9 @@
 #include <algorithm>
 #include <charconv>
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <ctime>
 #include <limits>
@@ -45,6 +47,8 @@ std::string iso_time_utc() {
   return buf;
 }
 }  // namespace
+
+std::string partial_path(const std::string& path) { return path + ".partial"; }
 
 std::vector<std::pair<int64_t, int64_t>> parse_positions(const std::string& text) {
   std::vector<std::pair<int64_t, int64_t>> out;
@@ -87,7 +91,7 @@ struct DumpWriter::Impl {
     DType stored = DType::F32;   // F32, BF16 (as uint16) or I32
     int64_t rows = 0;
   };
-  std::string path;
+  std::string path, tmp;  // written as tmp = path + ".partial", renamed to path by close()
   h5::Id file;
   DumpOptions opt;
   std::regex re;
@@ -163,8 +167,9 @@ DumpWriter::DumpWriter(const std::string& path, const DumpMeta& meta, const Dump
   }
   for (auto& [a, b] : opt.positions)
     if (a < 0 || b <= a) fail(path + ": dump positions: empty or negative range");
-  I.file = h5::Id(H5Fcreate(path.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
-  if (!I.file.valid()) fail(path + ": cannot create HDF5 file");
+  I.tmp = partial_path(path);
+  I.file = h5::Id(H5Fcreate(I.tmp.c_str(), H5F_ACC_TRUNC, H5P_DEFAULT, H5P_DEFAULT), H5Fclose);
+  if (!I.file.valid()) fail(I.tmp + ": cannot create HDF5 file");
   const std::string w = path + ": /meta";
   h5::Id g(h5::check(H5Gcreate2(I.file, "meta", H5P_DEFAULT, H5P_DEFAULT, H5P_DEFAULT), w + ": create"),
            H5Gclose);
@@ -191,11 +196,15 @@ DumpWriter::DumpWriter(const std::string& path, const DumpMeta& meta, const Dump
   H5Fflush(I.file, H5F_SCOPE_GLOBAL);
 }
 
+// Not closed: the run failed (an error is on its way to the user). The partial file is not a
+// dump of the run, so it is removed rather than finished.
 DumpWriter::~DumpWriter() {
-  try {
-    close();
-  } catch (...) {
-  }
+  if (!impl_ || impl_->closed) return;
+  auto& I = *impl_;
+  I.closed = true;
+  I.sets.clear();
+  I.file.reset();
+  std::remove(I.tmp.c_str());
 }
 
 DumpWriter::Impl::Set& DumpWriter::Impl::get_set(const TensorEvent& e, DType stored,
@@ -357,7 +366,7 @@ void DumpWriter::observe(const TensorEvent& e) {
 void DumpWriter::close() {
   if (!impl_ || impl_->closed) return;
   auto& I = *impl_;
-  I.closed = true;
+  // Any failure below leaves closed = false for the destructor, which removes the partial file.
   const std::string w = I.path + ": /meta";
   {
     h5::Id g(h5::check(H5Gopen2(I.file, "meta", H5P_DEFAULT), w + ": open"), H5Gclose);
@@ -365,9 +374,17 @@ void DumpWriter::close() {
   }
   I.positions_dirty = true;
   I.flush();
+  I.closed = true;
   I.sets.clear();
   hid_t f = I.file.release();  // closed here, with its status checked
-  if (H5Fclose(f) < 0) fail(I.path + ": close failed");
+  if (H5Fclose(f) < 0) {
+    std::remove(I.tmp.c_str());
+    fail(I.tmp + ": close failed (disk full?); removed the unfinished dump");
+  }
+  if (std::rename(I.tmp.c_str(), I.path.c_str()) != 0) {
+    std::remove(I.tmp.c_str());
+    fail(I.path + ": cannot rename the finished dump into place (" + std::strerror(errno) + ")");
+  }
 }
 
 }  // namespace dsv32

@@ -6,7 +6,12 @@
 //   DumpWriter w("run.h5", meta, opt, ids.size());
 //   forward.set_observer([&](const TensorEvent& e) { w.observe(e); });
 //   ... prefill, decode ...
-//   w.close();                        // writes /meta forward_order (and /meta/positions)
+//   w.close();                        // writes /meta forward_order (and /meta/positions), renames
+//
+// Crash safety: the writer works on OUT.h5.partial and close() renames it to OUT.h5, so OUT.h5
+// exists only once complete. A run that fails with an error removes the partial file; one that is
+// killed leaves OUT.h5.partial, which may be unreadable (HDF5 metadata is not crash-consistent)
+// and, when readable, lacks forward_order: `dsv32 verify` refuses it as incomplete.
 //
 //   DumpReader r("run.h5");
 //   for (auto& name : r.tensors()) { DumpTensor t = r.read(name); ... }   // forward order
@@ -43,20 +48,24 @@ std::vector<std::pair<int64_t, int64_t>> parse_positions(const std::string& text
 // The inverse, for the /meta dump_positions attribute.
 std::string format_positions(const std::vector<std::pair<int64_t, int64_t>>& ranges);
 
+// Where a writer keeps a file until it is complete: path + ".partial".
+std::string partial_path(const std::string& path);
+
 class DumpWriter {
  public:
-  // Creates (truncates) `path` and writes /meta at once, so a crash mid-run leaves a readable file.
+  // Creates (truncates) partial_path(path) and writes /meta; close() renames it to `path`.
   // n_positions = number of ids of the whole run (the width substituted for kPadToContext).
   DumpWriter(const std::string& path, const DumpMeta& meta, const DumpOptions& opt,
              int64_t n_positions);
   DumpWriter(const DumpWriter&) = delete;
   DumpWriter& operator=(const DumpWriter&) = delete;
-  ~DumpWriter();  // closes if not closed; never throws
+  ~DumpWriter();  // without close(): closes the handles and removes the partial file; never throws
 
   // One tensor of one forward call (rows pos0 .. pos0+shape[0]-1), called in forward order.
   // Appends the kept rows to the dataset `/<e.name>`, creating it on first sight.
   void observe(const TensorEvent& e);
-  // Writes forward_order (and /meta/positions when filtered), flushes and closes. Throws Error.
+  // Writes forward_order (and /meta/positions when filtered), flushes, closes and renames the file
+  // into place. Throws Error (and removes the partial file) on failure, e.g. a full disk.
   void close();
 
  private:

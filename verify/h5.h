@@ -13,7 +13,10 @@
 
 namespace dsv32::h5 {
 
-// Turns off HDF5's automatic error-stack printing (idempotent).
+// Turns off HDF5's automatic error-stack printing and its atexit cleanup (idempotent; call before
+// any other HDF5 function). Without the atexit handler a file left open after a failed write or
+// close (full disk) is not flushed again at exit, which crashed inside libhdf5; every writer
+// closes its files itself.
 void quiet();
 
 class Id {
@@ -51,15 +54,26 @@ inline void check_status(herr_t st, const std::string& where) {
   if (st < 0) fail(where + " failed");
 }
 
-// Attributes on an object (group or dataset). Strings are written as variable-length UTF-8 scalars
-// (what h5py writes for `attrs[k] = "text"`); reading accepts variable- and fixed-length strings.
+// A dataset's dimensions and element count, checked: the shape's product must not overflow, and
+// the data must fit in what the file stores for it (see h5.cpp). Throws Error naming `where`.
+struct Extent {
+  std::vector<hsize_t> dims;
+  int64_t elements = 0;
+};
+Extent dataset_extent(hid_t ds, const std::string& where);
+
+// Attributes on an object (group or dataset). Strings are written as fixed-length UTF-8 (NUL
+// padded): no variable-length data, so no global heap for a reader to parse (libhdf5 1.10's
+// H5HG_read is where corrupt files overflow the heap). Reading accepts fixed-length strings and,
+// with allow_vlen (dumps from h5py: `attrs[k] = "text"` is variable-length), variable-length ones.
 void write_attr_string(hid_t obj, const char* name, const std::string& value, const std::string& where);
 void write_attr_int(hid_t obj, const char* name, int64_t value, const std::string& where);
 void write_attr_strings(hid_t obj, const char* name, const std::vector<std::string>& values,
                         const std::string& where);
 bool has_attr(hid_t obj, const char* name);
-std::string read_attr_string(hid_t obj, const char* name, const std::string& where);
+std::string read_attr_string(hid_t obj, const char* name, const std::string& where, bool allow_vlen = true);
 int64_t read_attr_int(hid_t obj, const char* name, const std::string& where);
-std::vector<std::string> read_attr_strings(hid_t obj, const char* name, const std::string& where);
+std::vector<std::string> read_attr_strings(hid_t obj, const char* name, const std::string& where,
+                                           bool allow_vlen = true);
 
 }  // namespace dsv32::h5

@@ -1,7 +1,8 @@
 // The base-distribution file of `dsv32 ppl --save-logits BASE.h5` / `--kl-base BASE.h5`.
 //
-// Storage (HDF5 group /kl_base, one row per scored token, rows appended chunk by chunk so an
-// interrupted run keeps what it finished):
+// Storage (HDF5 group /kl_base, one row per scored token, rows appended chunk by chunk to
+// BASE.h5.partial so an interrupted run keeps what it finished for --resume; renamed to BASE.h5
+// when the run completes, so --kl-base never reads a half-written store):
 //   top_ids   int32 [N, n]   the n most likely ids (absent when n = vocab: full storage)
 //   top_logp  f32   [N, n]   their log-probabilities (ids implicit 0..V-1 when n = vocab)
 //   rest_logp f32   [N]      log of the probability mass outside the top n (−inf when n = vocab)
@@ -35,12 +36,17 @@ struct BaseRow {
 
 class LogitsStoreWriter {
  public:
-  // Creates `path`, or with resume reopens it (checking top_n/vocab/signature) and truncates it to
-  // keep_rows rows (rows past the last finished chunk are discarded). Throws Error naming the file.
+  // Creates partial_path(path) (verify/dump.h), or with resume reopens it (reading and checking it
+  // first, top_n/vocab/signature included) and truncates it to keep_rows rows (rows past the last
+  // finished chunk are discarded). Throws Error naming the file. finish() renames it to `path`, so
+  // `path` exists only when the run completed; an unfinished store stays as path.partial for
+  // --resume.
+  
   LogitsStoreWriter(const std::string& path, const LogitsStoreInfo& info, bool resume, int64_t keep_rows);
   ~LogitsStoreWriter();
   void append(const std::vector<BaseRow>& rows);  // flushes to disk
   int64_t rows() const;
+  void finish();  // closes and renames into place; throws Error
 
  private:
   struct Impl;
@@ -49,7 +55,9 @@ class LogitsStoreWriter {
 
 class LogitsStoreReader {
  public:
-  explicit LogitsStoreReader(const std::string& path);  // reads everything; throws Error
+  // Reads everything (first in a contained child, verify/h5_guard.h) and validates it: positive
+  // top_n and vocab, dataset shapes, every id in [0, vocab). Throws Error naming file and field.
+  explicit LogitsStoreReader(const std::string& path);
   ~LogitsStoreReader();
   const LogitsStoreInfo& info() const;
   int64_t rows() const;

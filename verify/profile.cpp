@@ -116,7 +116,10 @@ ModelDims ModelDims::from_config(const std::string& config_json, int64_t context
         if (v.is_number()) d.values[k] = v.get<double>();
   }
   auto it = d.values.find("num_hidden_layers");
-  d.num_layers = it == d.values.end() ? 0 : int64_t(it->second);
+  // From a dump's config_json, i.e. from a file: a value outside [0, 2^20] (1e300 would be UB to
+  // convert) counts as unknown, and the layer count then comes from the dataset names.
+  const bool ok = it != d.values.end() && it->second >= 0 && it->second <= double(1 << 20);
+  d.num_layers = ok ? int64_t(it->second) : 0;
   return d;
 }
 

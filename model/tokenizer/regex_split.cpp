@@ -66,8 +66,10 @@ MatchScratch::~MatchScratch() {
 Regex::Regex(const std::string& pattern, const std::string& where) : where_(where) {
   int err = 0;
   PCRE2_SIZE err_off = 0;
+  // \C matches one code unit: inside a UTF-8 character it splits the character, and the pieces
+  // then overlap or tear (decode(encode(x)) != x). PCRE2_NEVER_BACKSLASH_C makes it a compile error.
   code_ = pcre2_compile(reinterpret_cast<PCRE2_SPTR>(pattern.data()), pattern.size(),
-                        PCRE2_UTF | PCRE2_UCP, &err, &err_off, nullptr);
+                        PCRE2_UTF | PCRE2_UCP | PCRE2_NEVER_BACKSLASH_C, &err, &err_off, nullptr);
   if (!code_) {
     PCRE2_UCHAR msg[256];
     pcre2_get_error_message(err, msg, sizeof msg);
@@ -103,6 +105,11 @@ bool Regex::find(std::string_view subject, size_t start, MatchScratch& s, size_t
     fail(where_ + ": regex match failed: " + reinterpret_cast<const char*>(msg));
   }
   const PCRE2_SIZE* ov = pcre2_get_ovector_pointer(s.data);
+  // \K in a lookaround can report a match that starts after it ends or before `start`; such
+  // pieces would overlap their neighbours.
+  if (ov[0] > ov[1] || ov[0] < start || ov[1] > subject.size())
+    fail(where_ + ": regex reported a match [" + std::to_string(ov[0]) + ", " + std::to_string(ov[1]) +
+         ") outside the text searched (\\K in a lookaround?)");
   *begin = ov[0];
   *end = ov[1];
   return true;

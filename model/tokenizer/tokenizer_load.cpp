@@ -19,6 +19,10 @@ namespace {
 
 using json = nlohmann::json;
 
+// The decoder keeps one entry per id up to the largest, so ids are bounded: 2^24 is over a hundred
+// times DeepSeek's 129280, and 2^31 - 1 would be a 64 GiB table.
+constexpr int64_t kMaxTokenId = (int64_t(1) << 24) - 1;
+
 // "<file>: <field>: <problem>", the one-line form dsv32::Error promises.
 [[noreturn]] void bad(const std::string& file, const std::string& field, const std::string& what) {
   fail(file + ": " + field + ": " + what);
@@ -153,8 +157,9 @@ void load_model(Tokenizer::Impl& t, const json& root) {
   entries.reserve(vocab.size());
   for (auto it = vocab.begin(); it != vocab.end(); ++it) {
     if (!it.value().is_number_integer() || it.value().get<int64_t>() < 0 ||
-        it.value().get<int64_t>() > INT32_MAX)
-      bad(file, "model.vocab['" + it.key() + "']", "expected a non-negative integer id");
+        it.value().get<int64_t>() > kMaxTokenId)
+      bad(file, "model.vocab['" + it.key() + "']",
+          "expected an integer id in [0, " + std::to_string(kMaxTokenId) + "], found " + it.value().dump());
     const int32_t id = it.value().get<int32_t>();
     max_id = std::max<int64_t>(max_id, id);
     // Tokens outside the byte alphabet (e.g. special tokens kept in the vocab) decode to their
@@ -225,8 +230,8 @@ void load_added_tokens(Tokenizer::Impl& t, const json& root) {
     const json& a = (*it)[i];
     const std::string field = "added_tokens[" + std::to_string(i) + "]";
     const json& idj = member(a, "id", file, field);
-    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > INT32_MAX)
-      bad(file, field + ".id", "expected a non-negative integer");
+    if (!idj.is_number_integer() || idj.get<int64_t>() < 0 || idj.get<int64_t>() > kMaxTokenId)
+      bad(file, field + ".id", "expected an integer id in [0, " + std::to_string(kMaxTokenId) + "], found " + idj.dump());
     AddedToken tokn{get_string(member(a, "content", file, field), file, field + ".content"),
                     idj.get<int32_t>(), get_bool(a, "special", false, file, field),
                     get_bool(a, "lstrip", false, file, field),

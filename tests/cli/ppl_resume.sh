@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A ppl run killed (SIGKILL) after some chunks and resumed with --resume ends with exactly the
-# numbers of an uninterrupted run, and its saved logits (HDF5 and llama.cpp's file) have every row once.
+# numbers of an uninterrupted run, and its saved logits (HDF5 and llama.cpp's file) have every row
+# once; until it completes the HDF5 store exists only as res.h5.partial.
 # Usage: ppl_resume.sh DSV32_BIN MODEL_DIR TEXT TOKENIZER WORK_DIR
 set -euo pipefail
 BIN=$1 MODEL=$2 TEXT=$3 TOK=$4 WORK=$5
@@ -19,6 +20,8 @@ kill -9 $pid 2>/dev/null || { echo "FAIL: the run finished before it could be in
 wait $pid 2>/dev/null || true
 done_chunks=$(( $(wc -l < "$WORK/res.json.state") - 1 ))
 [ ! -f "$WORK/res.json" ] || { echo "FAIL: killed run wrote its final JSON"; exit 1; }
+# The store stays BASE.h5.partial until the run completes: --kl-base never sees half of it.
+[ ! -f "$WORK/res.h5" ] && [ -f "$WORK/res.h5.partial" ] || { echo "FAIL: killed run left res.h5 (or no partial)"; exit 1; }
 "$BIN" "${ARGS[@]}" --json "$WORK/res.json" --save-logits "$WORK/res.h5" --llama-logits "$WORK/res.kld" --resume >/dev/null
 cmp "$WORK/full.kld" "$WORK/res.kld" || { echo "FAIL: resumed llama.cpp logits file differs"; exit 1; }
 /usr/bin/python3 - "$WORK" "$done_chunks" <<'PY'

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 #include <unistd.h>
 
+#include <cmath>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -37,9 +38,11 @@ class SafetensorsTest : public ::testing::Test {
   std::string path(const std::string& name) const { return (dir_ / name).string(); }
 
   // Writes raw bytes: an 8-byte little-endian length (header.size() unless given), the header,
-  // then `data`.
-  std::string plant(const std::string& name, const std::string& header, size_t data_bytes,
+  // then `data`. Without a length field the header is space-padded to a multiple of 8, as real
+  // writers do, so the data is aligned (the reader refuses misaligned tensors).
+  std::string plant(const std::string& name, std::string header, size_t data_bytes,
                     int64_t length_field = -1) const {
+    if (length_field < 0) header.append((8 - header.size() % 8) % 8, ' ');
     std::string bytes(8, '\0');
     uint64_t n = length_field < 0 ? header.size() : uint64_t(length_field);
     for (int i = 0; i < 8; ++i) bytes[i] = char(n >> (8 * i));
@@ -130,7 +133,11 @@ TEST_F(SafetensorsTest, WriterReaderRoundTrip) {
       EXPECT_EQ(std::memcmp(t.data, src, nbytes), 0);
     }
     // Zero-copy: the pointer lies inside the mapping, at the byte position the header promises.
-    const uint8_t* base = f.tensors().at("model.norm.weight").data - 8 - n;
+    // (Data is laid out by decreasing element size, so the lowest pointer is at offset 0.)
+    const uint8_t* first = nullptr;
+    for (auto& [nm, ti] : f.tensors())
+      if (ti.nbytes && (!first || ti.data < first)) first = ti.data;
+    const uint8_t* base = first - 8 - n;
     EXPECT_GE(t.data, base + 8 + n);
     EXPECT_LE(t.data + t.nbytes, base + raw.size());
     if (nbytes) {
@@ -143,9 +150,14 @@ TEST_F(SafetensorsTest, WriterReaderRoundTrip) {
   check("ids", DType::I64, {2}, i64.data(), 16);
   check("empty", DType::F16, {0, 4}, nullptr, 0);
   check("scalar", DType::F32, {}, f32.data(), 4);
-  // Tensors come back in the order added: the first one starts the data section.
-  EXPECT_EQ(reinterpret_cast<uintptr_t>(f.tensors().at("model.norm.weight").data) % 8, 0u);
-  EXPECT_EQ(f.tensors().at("emb").data, f.tensors().at("model.norm.weight").data + 24);
+  // Data is laid out by decreasing element size, stable in the order added, so every tensor is
+  // naturally aligned without holes: I64, then the F32s, then BF16, then F8.
+  const uint8_t* ids = f.tensors().at("ids").data;
+  EXPECT_EQ(reinterpret_cast<uintptr_t>(ids) % 8, 0u);
+  EXPECT_EQ(f.tensors().at("model.norm.weight").data, ids + 16);
+  EXPECT_EQ(f.tensors().at("scalar").data, ids + 16 + 24);
+  EXPECT_EQ(f.tensors().at("emb").data, ids + 16 + 24 + 4);
+  EXPECT_EQ(f.tensors().at("layers.0.q.weight").data, ids + 16 + 24 + 4 + 8);
 }
 
 TEST_F(SafetensorsTest, WriterWithoutMetadataAndOverwrite) {
@@ -377,6 +389,50 @@ TEST_F(SafetensorsTest, CorruptShardIsReportedByName) {
   write_bytes("model.safetensors.index.json",
               R"({"weight_map":{"w":"model-00001-of-000001.safetensors"}})");
   expect_error([&] { Checkpoint ck(dir_.string()); }, {s, "tensor 'w'", "data_offsets"});
+}
+
+// Issue 11: inputs that reached "internal error", out-of-directory reads, UBSan misaligned loads
+// and silent NaN logits.
+TEST_F(SafetensorsTest, NumberOverflowingADoubleIsAJsonError) {
+  const std::string p = plant("big.safetensors", R"({"w":{"dtype":"F32","shape":[1e400],"data_offsets":[0,4]}})", 4);
+  expect_error([&] { open_file(p); }, {p, "header is not valid JSON"});
+  write_bytes("model.safetensors.index.json", R"({"weight_map":{"w":"a.safetensors"},"x":1e400})");
+  expect_error([&] { Checkpoint ck(dir_.string()); }, {path("model.safetensors.index.json"), "not valid JSON"});
+}
+
+TEST_F(SafetensorsTest, ShardNamesMustStayInTheCheckpointDirectory) {
+  plant("sub/model.safetensors", kOneTensor, 16);
+  for (const char* bad : {"../model.safetensors", "/etc/passwd", "sub/model.safetensors", "..", ""}) {
+    SCOPED_TRACE(bad);
+    const std::string p = write_bytes("model.safetensors.index.json",
+                                      std::string(R"({"weight_map":{"w":")") + bad + R"("}})");
+    expect_error([&] { Checkpoint ck(dir_.string()); }, {p, "tensor 'w'", "not a plain file name"});
+  }
+}
+
+TEST_F(SafetensorsTest, MisalignedTensorDataIsRejected) {
+  // F32 data at offset 2 of an aligned data section: file offset not a multiple of 4.
+  const std::string p = plant("mis.safetensors",
+                              R"({"a":{"dtype":"BF16","shape":[1],"data_offsets":[0,2]},)"
+                              R"("w":{"dtype":"F32","shape":[1],"data_offsets":[2,6]}})", 6);
+  expect_error([&] { open_file(p); }, {p, "tensor 'w'", "not aligned to the 4-byte F32"});
+}
+
+TEST_F(SafetensorsTest, NonFiniteBlockScalesAreRejected) {
+  for (float bad : {std::nanf(""), INFINITY}) {
+    SafetensorsWriter w;
+    std::vector<float> s = {1.f, bad};
+    w.add("layers.0.q.weight_scale_inv", DType::F32, {2}, s.data(), 8);
+    w.write(path("model.safetensors"));
+    expect_error([&] { Checkpoint ck(dir_.string()); },
+                 {path("model.safetensors"), "tensor 'layers.0.q.weight_scale_inv'", "element 1", "finite"});
+  }
+  SafetensorsWriter ok;
+  std::vector<float> s = {1.f, 0.5f};
+  ok.add("layers.0.q.weight_scale_inv", DType::F32, {2}, s.data(), 8);
+  ok.write(path("model.safetensors"));
+  Checkpoint ck(dir_.string());
+  EXPECT_TRUE(ck.has("layers.0.q.weight_scale_inv"));
 }
 
 // ----------------------------------------------------------------------------------------------

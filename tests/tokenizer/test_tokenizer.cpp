@@ -239,6 +239,30 @@ TEST(TinyTokenizer, MalformedFilesNameFileAndField) {
                                     ": bos_token: '<nope>' is not a token of " + path);
 }
 
+// Issue 11: \C (one code unit) in a Split regex tore UTF-8 characters into overlapping pieces
+// (decode(encode(x)) != x); huge ids allocated a table entry per id (2^31 - 1: 64 GiB).
+TEST(TinyTokenizer, HostileRegexAndIdsAreRejectedAtLoad) {
+  TempDir dir;
+  const std::string path = (dir.path / "tokenizer.json").string();
+  auto with = [&](auto edit) {
+    json j = tiny_tokenizer({"ab"}, {"a b"});
+    edit(j);
+    write_file(path, j.dump());
+    return error_of([&] { Tokenizer::load(path); });
+  };
+  const std::string c = with([](json& j) { j["pre_tokenizer"]["pretokenizers"][0]["pattern"] = {{"Regex", "\\C"}}; });
+  EXPECT_EQ(c.rfind(path + ": pre_tokenizer.pretokenizers[0].pattern: regex does not compile", 0), 0u) << c;
+  const std::string big = with([](json& j) { j["added_tokens"][0]["id"] = 2147483647; });
+  EXPECT_NE(big.find(path + ": added_tokens[0].id: expected an integer id in [0, 16777215]"), std::string::npos) << big;
+  const std::string vbig = with([](json& j) { j["model"]["vocab"]["\u0120ab"] = 2147483647; });
+  EXPECT_NE(vbig.find("model.vocab['"), std::string::npos) << vbig;
+  EXPECT_NE(vbig.find("16777215"), std::string::npos) << vbig;
+  // Without \C the same text round-trips.
+  const Tokenizer t = load_tiny(dir, tiny_tokenizer({"ab"}, {"a b"}));
+  const std::string text = "ab \xc3\xa9t\xc3\xa9 \xe2\x82\xac";
+  EXPECT_EQ(t.decode(t.encode(text, false)), text);
+}
+
 TEST(TinyTokenizer, DefaultPathHonoursCacheDir) {
   ::setenv("DSV32_CACHE_DIR", "/tmp/x", 1);
   EXPECT_EQ(dsv32::default_tokenizer_path("/src"), "/tmp/x/tokenizer/tokenizer.json");

@@ -11,6 +11,7 @@
 #include "kernels/error.h"
 #include "tests/verify/synth_dump.h"
 #include "tests/verify/verify_test_util.h"
+#include "verify/compare.h"
 #include "verify/dump.h"
 
 using namespace dsv32;
@@ -149,9 +150,12 @@ TEST(Dump, WriterRejectsInconsistentEvents) {
   EXPECT_NE(error_of([&] { w.observe(e); }).find("after close"), std::string::npos);
 }
 
-TEST(Dump, CrashMidRunKeepsWrittenRows) {
+// A killed run leaves only OUT.h5.partial (never OUT.h5); when readable it holds the finished
+// calls and no forward_order, and verify refuses it as incomplete.
+TEST(Dump, CrashMidRunLeavesOnlyAnIncompletePartialFile) {
   SynthRun run;
   const std::string path = tmp_path("crash.h5");
+  std::filesystem::remove(path);
   pid_t pid = fork();
   ASSERT_GE(pid, 0);
   if (pid == 0) {  // child: prefill + one decode step, then dies without closing
@@ -163,11 +167,37 @@ TEST(Dump, CrashMidRunKeepsWrittenRows) {
   int status = 0;
   waitpid(pid, &status, 0);
   ASSERT_TRUE(WIFEXITED(status));
-  DumpReader r(path);
+  EXPECT_FALSE(std::filesystem::exists(path));
+  DumpReader r(partial_path(path));
   EXPECT_FALSE(r.meta().complete);
   EXPECT_EQ(r.tensors(), run.order);  // canonical order = forward order of the schema
   auto t = r.read("logits");
   EXPECT_EQ(t.rows(), run.prefill + 1);
+  // verify refuses it, against a whole dump too.
+  const std::string whole = tmp_path("crash_whole.h5");
+  run.write(whole);
+  DumpReader b(whole);
+  const std::string msg = error_of([&] { verify_dumps(r, b, Profile{}, {}); });
+  EXPECT_NE(msg.find("incomplete dump"), std::string::npos) << msg;
+  EXPECT_NE(msg.find(partial_path(path)), std::string::npos) << msg;
+}
+
+// A writer destroyed without close() (the run failed) removes its partial file; close() renames.
+TEST(Dump, FailedRunLeavesNoFileAndCloseRenames) {
+  SynthRun run;
+  const std::string path = tmp_path("failed.h5");
+  std::filesystem::remove(path);
+  {
+    DumpWriter w(path, run.meta(), {}, run.n);
+    run.emit_call(w, 0, run.prefill);
+    EXPECT_TRUE(std::filesystem::exists(partial_path(path)));
+  }
+  EXPECT_FALSE(std::filesystem::exists(partial_path(path)));
+  EXPECT_FALSE(std::filesystem::exists(path));
+  run.write(path);
+  EXPECT_TRUE(std::filesystem::exists(path));
+  EXPECT_FALSE(std::filesystem::exists(partial_path(path)));
+  EXPECT_TRUE(DumpReader(path).meta().complete);
 }
 
 TEST(Dump, MalformedFilesGiveOneLineErrors) {
