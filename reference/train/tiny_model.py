@@ -8,9 +8,8 @@ free write.
 
 Compact vocabulary: the embedding and head hold only `n_kept` rows (the tokens seen in training).
 Every other token has an all-zero embedding row (its input contributes nothing) and an all-zero
-head row (its logit is exactly 0). The loss keeps those tokens in the softmax as one extra class
-with the fixed logit log(n_rest) (n_rest tokens of logit 0 each), so the trained loss equals the
-exported full-vocabulary model's loss.
+head row (its logit is exactly 0). The loss keeps those n_rest tokens in the softmax at logit 0
+(nll()), so the trained loss equals the exported full-vocabulary model's loss.
 """
 import math
 import os
@@ -23,10 +22,19 @@ sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."
 from model import hadamard, layer_norm, rms_norm, rope, yarn_frequencies  # noqa: E402
 
 
-def init_params(cfg, n_kept, seed):
+UNIGRAM_DIM_VALUE = 4.0
+
+
+def init_params(cfg, n_kept, seed, unigram_logp=None):
     """{hf_name: float32 tensor} drawn as model/synth.cpp draws its presets (projections
     N(0, 1/in), norms 1), except: embedding N(0, 1), head 0, the residual-writing projections
-    (o_proj, down_proj) scaled by 1/sqrt(2 * layers), the indexer LayerNorm bias 0."""
+    (o_proj, down_proj) scaled by 1/sqrt(2 * layers), the indexer LayerNorm bias 0.
+
+    unigram_logp [n_kept] (log-probabilities of the kept tokens): start from the unigram model
+    instead of the uniform one. Embedding column 0 is set to a constant, so the final hidden
+    state has a steady component along it, and head column 0 maps that component to logits
+    log p(v) + log(n_rest) + 5: every other-token (logit 0) then holds ~e^-5 of the mass at
+    step 0, instead of the 72 % a zero head leaves it."""
     g = torch.Generator().manual_seed(seed)
     D, H = cfg["hidden_size"], cfg["num_attention_heads"]
     dn, dr, dv = cfg["qk_nope_head_dim"], cfg["qk_rope_head_dim"], cfg["v_head_dim"]
@@ -75,6 +83,12 @@ def init_params(cfg, n_kept, seed):
             mlp(a + "mlp.", cfg["intermediate_size"])
     ones("model.norm.weight", D)
     p["lm_head.weight"] = torch.zeros(n_kept, D)
+    if unigram_logp is not None:
+        n_rest = cfg["vocab_size"] - n_kept
+        x0 = UNIGRAM_DIM_VALUE / math.sqrt((UNIGRAM_DIM_VALUE ** 2 + D - 1) / D)   # after rms_norm
+        p["model.embed_tokens.weight"][:, 0] = UNIGRAM_DIM_VALUE
+        logits = torch.as_tensor(unigram_logp, dtype=torch.float32) + math.log(max(n_rest, 1)) + 5.0
+        p["lm_head.weight"][:, 0] = logits / x0
     return p
 
 
@@ -107,11 +121,12 @@ class TinyV32:
         """rope() of reference/model.py on x [B, S, ..., d] (it wants positions first)."""
         return rope(x.transpose(0, 1), pos, self.freqs, interleaved).transpose(0, 1).to(x.dtype)
 
-    def forward(self, ids, attn="dense", want_attn=False):
+    def forward(self, ids, attn="dense", want_attn=False, head=True):
         """ids [B, S] compact ids (n_kept = the zero-embedding 'other' token) -> (logits [B, S,
-        n_kept + 1] with the 'other' class last, aux). aux["kl"]: the indexer's KL loss (a sum
-        over layers, a mean over queries) when want_attn; aux["load"]: per-MoE-layer tokens per
-        expert."""
+        n_kept] of the kept tokens, or None when not head, aux). aux["kl"]: the indexers' KL loss
+        (a sum over layers of a mean over queries) when want_attn; aux["load"]: tokens per expert
+        of each MoE layer; aux["recall"]: per layer (dense + want_attn), the share of the
+        head-summed attention that the indexer's top-k captures."""
         p, cfg = self.p, self.cfg
         B, S = ids.shape
         pos = torch.arange(S)
@@ -125,17 +140,21 @@ class TinyV32:
             h = h + self._attention(a, x, pos, causal, attn, want_attn, aux)
             x = rms_norm(h, p[a + "post_attention_layernorm.weight"], self.eps)
             h = h + (self._moe(a, x, aux, i) if is_moe(cfg, i) else self._swiglu(a + "mlp.", x))
+        if not head:
+            return None, aux
         fn = rms_norm(h, p["model.norm.weight"], self.eps)
-        logits = fn @ p["lm_head.weight"].T
-        other = torch.full((B, S, 1), math.log(max(self.n_rest, 1)))
-        return torch.cat([logits, other], -1), aux
+        return fn @ p["lm_head.weight"].T, aux
 
     def nll(self, logits, targets):
-        """Per-token negative log-likelihood under the full vocabulary [B, S]: the 'other' class
-        spreads its probability evenly over n_rest tokens."""
-        ce = F.cross_entropy(logits.flatten(0, 1), targets.flatten(), reduction="none")
-        ce = ce.view(targets.shape)
-        return ce + (targets == self.n_kept).float() * math.log(max(self.n_rest, 1))
+        """Per-token negative log-likelihood [B, S] under the full vocabulary: the n_rest tokens
+        outside the kept set have logit 0 each (zero head rows), so they add n_rest * e^0 to the
+        partition function, and a target among them (compact id n_kept) scores logit 0."""
+        lse = torch.logsumexp(logits, -1)
+        if self.n_rest:
+            lse = torch.logaddexp(lse, torch.tensor(math.log(self.n_rest)))
+        other = targets == self.n_kept
+        tgt = logits.gather(-1, targets.clamp(max=self.n_kept - 1)[..., None])[..., 0]
+        return lse - tgt.masked_fill(other, 0.0)
 
     def _attention(self, a, x, pos, causal, attn, want_attn, aux):
         p, c = self.p, self.cfg
