@@ -251,7 +251,10 @@ class Trainer:
         os.replace(self.ckpt_path + ".tmp", self.ckpt_path)
 
     def load(self):
-        st = torch.load(self.ckpt_path)
+        try:
+            st = torch.load(self.ckpt_path)
+        except Exception as e:  # noqa: BLE001 - any unreadable file is one error line
+            raise UsageError(f"{self.ckpt_path}: cannot read checkpoint ({str(e).splitlines()[0][:200]})")
         if not np.array_equal(st["kept"], self.kept) or st["config"] != self.cfg:
             raise UsageError(f"{self.ckpt_path}: made from other data or another config")
         with torch.no_grad():
@@ -293,8 +296,9 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, windows, attn):
         """Held-out NLL per source over `windows` windows (0: all) of BOS + ctx-1 tokens, every
-        position scored; returns {source: (mean nll, tokens)}."""
-        res = {}
+        position scored; returns ({source: (mean nll, tokens)}, per-layer indexer recall: the
+        share of the dense head-summed attention that the top-k keys hold, dense mode only)."""
+        res, recall, n_rec = {}, None, 0
         for src, ids in self.heldout.items():
             n = len(ids) // (self.ctx - 1)
             if windows:
@@ -305,11 +309,15 @@ class Trainer:
             total, count = 0.0, 0
             for b in range(0, n, self.batch):
                 x = torch.from_numpy(self.to_compact[rows[b:b + self.batch]])
-                logits, _ = self.model.forward(x[:, :-1], attn=attn)
+                logits, aux = self.model.forward(x[:, :-1], attn=attn, want_attn=attn == "dense")
                 total += float(self.model.nll(logits, x[:, 1:]).sum())
                 count += x[:, 1:].numel()
+                if aux["recall"]:
+                    r = np.array(aux["recall"]) * x.shape[0]
+                    recall = r if recall is None else recall + r
+                    n_rec += x.shape[0]
             res[src] = (total / count, count)
-        return res
+        return res, (None if recall is None else [round(float(v), 4) for v in recall / n_rec])
 
     def unigram_ppl(self):
         """Add-one unigram model from the training counts over the full vocabulary, per source."""
@@ -319,12 +327,16 @@ class Trainer:
     def run_eval(self, windows, tag):
         rec = {"eval": tag, "step": self.step}
         for attn in ("dense", "sparse"):
-            r = self.evaluate(windows, attn)
+            r, recall = self.evaluate(windows, attn)
             rec[attn] = {s: round(math.exp(v[0]), 3) for s, v in r.items()}
+            if recall is not None:
+                rec["recall"] = recall
+            rec["tokens"] = {s: v[1] for s, v in r.items()}
         self.log(rec)
         print(f"[eval {tag} step {self.step}] PPL dense " +
               " ".join(f"{s}={p:.1f}" for s, p in rec["dense"].items()) + " | sparse " +
-              " ".join(f"{s}={p:.1f}" for s, p in rec["sparse"].items()), file=sys.stderr, flush=True)
+              " ".join(f"{s}={p:.1f}" for s, p in rec["sparse"].items()) +
+              f" | indexer top-{self.cfg['index_topk']} recall per layer {rec.get('recall')}", file=sys.stderr, flush=True)
         return rec
 
     def run(self):
