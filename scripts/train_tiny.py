@@ -193,6 +193,7 @@ class Trainer:
                        for k, v in init_params(self.cfg, len(kept), args.seed, logp).items()}
         self.model = TinyV32(self.cfg, self.params, len(kept))
         self.step = 0                                  # global step over all phases
+        self.last_eval = None
         self.opt, self.opt_phase = None, None
         self.log_path = os.path.join(self.out, "log.jsonl")
         self.ckpt_path = os.path.join(self.out, "ckpt.pt")
@@ -333,6 +334,7 @@ class Trainer:
                 rec["recall"] = recall
             rec["tokens"] = {s: v[1] for s, v in r.items()}
         self.log(rec)
+        self.last_eval = rec
         print(f"[eval {tag} step {self.step}] PPL dense " +
               " ".join(f"{s}={p:.1f}" for s, p in rec["dense"].items()) + " | sparse " +
               " ".join(f"{s}={p:.1f}" for s, p in rec["sparse"].items()) +
@@ -388,6 +390,8 @@ class Trainer:
             if self.step == self.a.stop_after:
                 print(f"stopped after step {self.step} (--stop-after); --resume continues", file=sys.stderr)
                 return None
+        if not self.a.full_eval and self.last_eval and self.last_eval["step"] == self.step:
+            return self.last_eval                        # the last phase's evaluation is the final one
         return self.run_eval(0 if self.a.full_eval else self.pr["eval_windows"], "final")
 
 

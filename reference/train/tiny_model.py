@@ -19,7 +19,7 @@ import torch
 import torch.nn.functional as F
 
 sys.path.insert(0, os.path.join(os.path.dirname(os.path.abspath(__file__)), ".."))
-from model import hadamard, layer_norm, rms_norm, rope, yarn_frequencies  # noqa: E402
+from model import hadamard, layer_norm, rank_desc, rms_norm, rope, yarn_frequencies  # noqa: E402
 
 
 UNIGRAM_DIM_VALUE = 4.0
@@ -211,10 +211,12 @@ class TinyV32:
         return scores.masked_fill(~causal[None], float("-inf"))
 
     def _select(self, scores, causal):
-        """Mask [B, S, S] of each query's index_topk best keys (all keys when fewer are visible)."""
+        """Mask [B, S, S] of each query's index_topk best keys (all keys when fewer are visible).
+        Ties (ReLU makes exact zeros common) go to the lower position, as in reference/model.py
+        and the C++ forward pass, so training selects what inference will."""
         B, S, _ = scores.shape
         k = min(self.topk, S)
-        idx = scores.topk(k, dim=-1).indices
+        idx = rank_desc(scores.reshape(B * S, S), k).view(B, S, k)
         sel = torch.zeros(B, S, S, dtype=torch.bool).scatter_(-1, idx, True)
         return sel & causal[None]
 
