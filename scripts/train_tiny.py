@@ -84,7 +84,7 @@ PRESETS = {
                                n_group=4, topk_group=2, q_lora_rank=128, kv_lora_rank=64,
                                qk_nope_head_dim=32, qk_rope_head_dim=32, v_head_dim=32,
                                index_n_heads=4, index_head_dim=64, index_topk=64),
-                    ctx=512, batch=4, steps=(750, 200, 150), lr=3e-3, lr_indexer=3e-3,
+                    ctx=512, batch=4, steps=(900, 200, 150), lr=3e-3, lr_indexer=3e-3,
                     eval_every=250, eval_windows=8),
     "micro": dict(shape=dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
                              num_hidden_layers=2, first_k_dense_replace=1, num_attention_heads=2,
