@@ -84,7 +84,7 @@ PRESETS = {
                                n_group=4, topk_group=2, q_lora_rank=128, kv_lora_rank=64,
                                qk_nope_head_dim=32, qk_rope_head_dim=32, v_head_dim=32,
                                index_n_heads=4, index_head_dim=64, index_topk=64),
-                    ctx=512, batch=4, steps=(900, 200, 150), lr=3e-3, lr_indexer=3e-3,
+                    ctx=512, batch=4, steps=(900, 200, 150), lr=3e-3, lr_indexer=3e-3, lr_sparse=3e-4,
                     eval_every=250, eval_windows=8),
     "micro": dict(shape=dict(hidden_size=64, intermediate_size=128, moe_intermediate_size=64,
                              num_hidden_layers=2, first_k_dense_replace=1, num_attention_heads=2,
@@ -92,7 +92,7 @@ PRESETS = {
                              n_group=2, topk_group=1, q_lora_rank=32, kv_lora_rank=32,
                              qk_nope_head_dim=16, qk_rope_head_dim=16, v_head_dim=16,
                              index_n_heads=2, index_head_dim=32, index_topk=16),
-                  ctx=128, batch=8, steps=(40, 10, 10), lr=1e-2, lr_indexer=3e-3,
+                  ctx=128, batch=8, steps=(40, 10, 10), lr=1e-2, lr_indexer=3e-3, lr_sparse=1e-3,
                   eval_every=0, eval_windows=2),
 }
 
@@ -231,7 +231,9 @@ class Trainer:
         other = [self.params[n] for n in names if not decays(n)]
         for n in names:
             self.params[n].requires_grad_(True)
-        lr = self.pr["lr_indexer"] if phase == "indexer" else self.pr["lr"]
+        # Sparse training continues a trained model: a tenth of the dense peak (a fresh AdamW at
+        # the dense peak undoes much of the dense phase in its first steps).
+        lr = {"dense": self.pr["lr"], "indexer": self.pr["lr_indexer"], "sparse": self.pr["lr_sparse"]}[phase]
         self.opt = torch.optim.AdamW([{"params": decay, "weight_decay": 0.1},
                                       {"params": other, "weight_decay": 0.0}],
                                      lr=lr, betas=(0.9, 0.95), eps=1e-8)
