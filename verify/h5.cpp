@@ -1,5 +1,7 @@
 #include "verify/h5.h"
 
+#include <filesystem>
+
 #include <algorithm>
 #include <cstring>
 
@@ -72,7 +74,18 @@ Extent dataset_extent(hid_t ds, const std::string& where) {
   if (rank > 0) check_status(H5Sget_simple_extent_dims(space, e.dims.data(), nullptr), where + ": dimensions");
   e.elements = checked_product(e.dims, where + ": shape");
   const int64_t bytes = checked_mul(e.elements, int64_t(std::max<size_t>(H5Tget_size(type), 1)), where + ": shape");
-  const int64_t stored = int64_t(H5Dget_storage_size(ds));
+  // The storage size comes from the file's own metadata, so a corrupt file can claim anything:
+  // it counts only up to the file's real size on disk.
+  int64_t stored = int64_t(H5Dget_storage_size(ds));
+  if (const hid_t f = H5Iget_file_id(ds); f >= 0) {
+    const ssize_t len = H5Fget_name(f, nullptr, 0);
+    std::string fname(len > 0 ? size_t(len) : 0, '\0');
+    if (len > 0) H5Fget_name(f, fname.data(), size_t(len) + 1);
+    H5Fclose(f);
+    std::error_code ec;
+    const auto on_disk = std::filesystem::file_size(fname, ec);
+    if (!ec) stored = std::min<int64_t>(stored, int64_t(on_disk));
+  }
   constexpr int64_t kMaxRatio = 1100, kSlack = 1 << 20;
   if (bytes > kSlack && (stored <= 0 || bytes / kMaxRatio > stored))
     fail(where + ": shape claims " + std::to_string(bytes) + " bytes of data but the file stores " +

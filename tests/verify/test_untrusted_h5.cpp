@@ -320,5 +320,16 @@ TEST(FuzzRegressions, LibHdf5CrashersAreOneLineErrors) {
   unsetenv("DSV32_H5_CHECK_SECONDS");
 }
 
+// A project-side finding (fuzz_dump, this repository's code): a 1-D /meta dataset whose header
+// claims 3·2^57 elements and a storage size to match. dataset_extent trusted the storage size the
+// file reports; it now counts at most the file's size on disk, so the shape is refused before
+// anything is allocated (it was a 1.7e18-byte std::vector).
+TEST(FuzzRegressions, StorageSizeFromTheFileIsNotTrusted) {
+  const std::string p = std::string(DSV32_SOURCE_DIR) + "/fuzz/regressions/dump_storage_size_lies.h5";
+  const std::string m = error_of([&] { DumpReader r(p); });
+  EXPECT_EQ(m.rfind(p + ": ", 0), 0u) << m;
+  EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+}
+
 }  // namespace
 }  // namespace dsv32::test
