@@ -104,7 +104,7 @@ std::vector<Mode> parse_modes(const std::string& text, bool has_indexer, std::ve
 }
 
 // Activation bytes of one forward call over S tokens plus per-thread scratch for `ctx` positions,
-// from the Workspace buffers of model/model_impl.h (approximate: the big terms only).
+// from the Workspace buffers of model/layer_program.h (approximate: the big terms only).
 int64_t activation_bytes(const ModelConfig& c, int64_t S, int64_t ctx, int threads) {
   const int64_t H = c.n_heads, lat = c.kv_lora_rank + c.qk_rope_head_dim;
   const int64_t I = std::max(c.intermediate_size, c.moe_intermediate_size);

@@ -1,5 +1,5 @@
 // gpu::moe_experts — the routed experts of a MoE layer, plus optionally its shared expert
-// (MODEL §8.1–8.2 step 7; the CPU twin is Model::Impl::ffn_block in model/ffn.cpp):
+// (MODEL §8.1–8.2 step 7; the CPU twin is kernels/cpu/moe_experts.h, called by CpuOps::moe_experts):
 //
 //   y[s, :] = shared(x_s) + Σ_{k ascending} w[s, k] · E_{ids[s,k]}(x_s)       s < S
 //   E_e(v)  = down_e( silu(gate_e v) ⊙ up_e v ),  silu(z) = z / (1 + e^-z)     (fp32)
