@@ -14,6 +14,7 @@
 #include "app/args.h"
 #include "app/command.h"
 #include "app/common.h"
+#include "app/ppl_variants.h"
 #include "app/run_setup.h"
 #include "kernels/error.h"
 #include "model/model.h"
@@ -28,13 +29,12 @@ namespace {
 using nlohmann::json;
 
 struct ModeRun {
-  AttnMode attn;
-  MlaMode mla;
+  PplVariant v;
   std::unique_ptr<Model> model;
   TokenLog log;
   double seconds = 0;
   int64_t tokens = 0;  // tokens processed (prefilled), for tokens/s
-  std::string name() const { return std::string(to_string(attn)) + "/" + to_string(mla); }
+  const std::string& name() const { return v.label; }
 };
 
 uint64_t fnv1a(const std::string& s) {
@@ -233,8 +233,8 @@ json kl_json(const KlStats& k, const std::string& base) {
 
 int run(const std::vector<std::string>& args) {
   std::string model_dir, text_path, tok_path, attn = "auto", mla = "absorbed", json_out, save_logits,
-      kl_base, state_path, llama_out, llama_base;
-  int64_t ctx = 512, max_chunks = 0;
+      kl_base, state_path, llama_out, llama_base, modes_list, unigram_path;
+  int64_t ctx = 512, max_chunks = 0, index_topk = 0, indexer_seed = 1;
   int threads = 2, top_n = 64;
   bool resume = false, resume_if_any = false, fresh = false, compare = false, full_logits = false, no_bos = false, quiet = false,
        legacy_chunks = false;
@@ -261,6 +261,14 @@ int run(const std::vector<std::string>& args) {
   p.add("--top-n", &top_n, "N", "--save-logits keeps the top-N log-probs + the rest mass per token");
   p.add_flag("--full-logits", &full_logits, "--save-logits keeps the full distribution (exact KL, 4 B x vocab per token)");
   p.add_flag("--compare", &compare, "run dense/naive, dense/absorbed, sparse/naive, sparse/absorbed; KL vs dense/naive");
+  p.add("--modes", &modes_list, "LIST",
+        "run these variants side by side, KL vs the first: ATTN/MLA[:TAG...] with tags a numerics\n"
+        "profile, kN (index_topk N) or random-indexer, e.g. dense/absorbed,sparse/absorbed:k16");
+  p.add("--index-topk", &index_topk, "K", "index_topk for sparse attention (default: config.json's)");
+  p.add("--indexer-seed", &indexer_seed, "S", "seed of the :random-indexer variants");
+  p.add("--unigram-from", &unigram_path, "PATH",
+        "also score the same tokens with an add-one unigram model counted on PATH (a file, or the\n"
+        "*.txt of a directory: the training split)");
   p.add("--state", &state_path, "FILE", "progress file, removed when the run finishes (default: OUT.state with --json, else ppl.state)");
   p.add_flag("--resume", &resume, "continue an interrupted run from its state file");
   p.add_flag("--resume-if-any", &resume_if_any, "resume when a state file exists, else start (for scripts)");
@@ -288,8 +296,14 @@ int run(const std::vector<std::string>& args) {
   ModelOptions dev_opt;
   dev.apply(dev_opt);  // bad --device / --numerics values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
-  if (compare && (!save_logits.empty() || !kl_base.empty() || !llama_out.empty() || !llama_base.empty()))
-    fail("--compare measures KL against dense/naive itself; drop --save-logits/--kl-base/--llama-logits/--llama-kl-base");
+  if (p.given("--index-topk") && index_topk < 1)
+    fail("--index-topk: must be at least 1 (got " + std::to_string(index_topk) + ")");
+  if (indexer_seed < 1) fail("--indexer-seed: must be at least 1");
+  if (compare && !modes_list.empty()) fail("give --compare or --modes, not both");
+  if (compare) modes_list = "dense/naive,dense/absorbed,sparse/naive,sparse/absorbed";
+  const bool multi = !modes_list.empty();
+  if (multi && (!save_logits.empty() || !kl_base.empty() || !llama_out.empty() || !llama_base.empty()))
+    fail("--compare/--modes measure KL against their first mode themselves; drop --save-logits/--kl-base/--llama-logits/--llama-kl-base");
   if (!kl_base.empty() && !llama_base.empty()) fail("give --kl-base or --llama-kl-base, not both");
   if (text_path.empty() && llama_base.empty()) fail("--text: required (or --llama-kl-base, whose tokens are the text)");
   if (resume && fresh) fail("give --resume or --fresh, not both");
@@ -330,23 +344,45 @@ int run(const std::vector<std::string>& args) {
   const int64_t V = c.vocab_size;
   for (int64_t i = 0; i < n_chunks * ctx; ++i)
     if (plan.stream[i] >= V) fail(tok_path + ": token id " + std::to_string(plan.stream[i]) + " exceeds the model's vocabulary " + std::to_string(V));
+  if (index_topk > 0 && !c.has_indexer)
+    fail("--index-topk: " + c.source + ": architecture " + c.architecture + " has no lightning indexer");
+  if (index_topk > c.max_position_embeddings)
+    fail("--index-topk: " + std::to_string(index_topk) + " exceeds max_position_embeddings " +
+         std::to_string(c.max_position_embeddings) + " of " + c.source);
   std::vector<ModeRun> runs;
-  if (compare) {
-    for (AttnMode a : {AttnMode::kDense, AttnMode::kSparse}) {
-      if (a == AttnMode::kSparse && !c.has_indexer) continue;
-      for (MlaMode m : {MlaMode::kNaive, MlaMode::kAbsorbed}) runs.push_back({a, m, nullptr, {}});
-    }
+  if (multi) {
+    for (PplVariant& v : parse_variants(modes_list, dev_opt.numerics, index_topk))
+      if (!(compare && v.attn == AttnMode::kSparse && !c.has_indexer)) runs.push_back({v, nullptr, {}});
   } else {
-    AttnMode a = attn == "auto" ? (c.has_indexer ? AttnMode::kSparse : AttnMode::kDense) : parse_attn_mode(attn);
-    runs.push_back({a, parse_mla_mode(mla), nullptr, {}});
+    PplVariant v;
+    v.attn = attn == "auto" ? (c.has_indexer ? AttnMode::kSparse : AttnMode::kDense) : parse_attn_mode(attn);
+    v.mla = parse_mla_mode(mla);
+    v.numerics = dev_opt.numerics;
+    v.index_topk = index_topk;
+    v.label = std::string(to_string(v.attn)) + "/" + to_string(v.mla);
+    runs.push_back({v, nullptr, {}});
   }
   for (auto& r : runs) {
-    ModelOptions o{r.attn, r.mla, ctx, threads};
+    ModelOptions o{r.v.attn, r.v.mla, ctx, threads};
     o.device = dev_opt.device;
-    o.numerics = dev_opt.numerics;
+    o.numerics = r.v.numerics;
     o.parallel = dev_opt.parallel;
-    r.model = std::make_unique<Model>(weights, o);
+    // A variant that changes the checkpoint (index_topk, a random indexer) gets its own load;
+    // the mapped files are shared by the page cache, only the small vectors are copied.
+    const bool topk_override = r.v.index_topk > 0 && r.v.attn == AttnMode::kSparse;
+    if (topk_override || r.v.random_indexer) {
+      WeightOverrides ov;
+      ov.index_topk = topk_override ? r.v.index_topk : 0;
+      ov.random_indexer_seed = r.v.random_indexer ? uint64_t(indexer_seed) : 0;
+      ov.what = p.given("--index-topk") && !multi ? "--index-topk" : "--modes: '" + r.v.label + "'";
+      r.model = std::make_unique<Model>(load_weights(model_dir, ov), o);
+    } else {
+      r.model = std::make_unique<Model>(weights, o);
+    }
   }
+  std::unique_ptr<Unigram> unigram;
+  if (!unigram_path.empty()) unigram = std::make_unique<Unigram>(unigram_from(unigram_path, tok_path, V));
+  std::vector<float> unigram_nll;
 
   std::string stream_bytes(reinterpret_cast<const char*>(plan.stream.data()), 4 * plan.stream.size());
   const std::string signature = "text=" + std::to_string(text.size()) + ":" + std::to_string(fnv1a(text)) +
@@ -372,15 +408,18 @@ int run(const std::vector<std::string>& args) {
   }
   json header = {{"signature", signature}, {"model", model_dir}, {"kl_base", kl_base + llama_base},
                  {"save_logits", save_logits}, {"top_n", full_logits ? V : top_n}};
+  if (index_topk > 0) header["index_topk"] = index_topk;
+  if (std::any_of(runs.begin(), runs.end(), [](const ModeRun& r) { return r.v.random_indexer; }))
+    header["indexer_seed"] = indexer_seed;
   for (auto& r : runs) header["modes"].push_back(r.name());
   int64_t done = 0;
-  const RecordShape shape{runs.size(), per_chunk, ctx, n_chunks, base != nullptr || compare};
+  const RecordShape shape{runs.size(), per_chunk, ctx, n_chunks, base != nullptr || multi};
   StateFile state(state_path, header, resume, shape, runs, &done, output_rank());
   std::unique_ptr<LogitsStoreWriter> saver;
   if (!save_logits.empty() && output_rank())
     saver = std::make_unique<LogitsStoreWriter>(
-        save_logits, LogitsStoreInfo{full_logits ? V : top_n, V, ctx, signature, to_string(runs[0].attn),
-                                     to_string(runs[0].mla), model_dir},
+        save_logits, LogitsStoreInfo{full_logits ? V : top_n, V, ctx, signature, to_string(runs[0].v.attn),
+                                     to_string(runs[0].v.mla), model_dir},
         resume && done > 0, done * per_chunk);
   std::unique_ptr<LlamaLogitsWriter> lsaver;
   if (!llama_out.empty() && output_rank()) {
@@ -390,7 +429,10 @@ int run(const std::vector<std::string>& args) {
   }
   if (done > 0 && output_rank()) std::fprintf(stderr, "ppl: resuming after %lld finished chunks (%s)\n", (long long)done, state_path.c_str());
 
-  std::vector<std::vector<float>> logits(runs.size(), std::vector<float>((ctx - first) * V));
+  // Two logits buffers whatever the number of modes: the first mode's (the KL base, kept for the
+  // chunk) and the current one's. [ctx - first, V] each.
+  std::vector<float> base_logits((ctx - first) * V), cur_logits(runs.size() > 1 ? (ctx - first) * V : 0);
+  std::vector<RowStats> base_rs(ctx - first);
   std::vector<int32_t> chunk(ctx);
   std::unique_ptr<Progress> bar;
   if (!quiet) bar = std::make_unique<Progress>("ppl", n_chunks);
@@ -400,31 +442,31 @@ int run(const std::vector<std::string>& args) {
     std::vector<double> secs(runs.size());
     std::vector<BaseRow> saved;
     for (size_t r = 0; r < runs.size(); ++r) {
+      float* L = r == 0 ? base_logits.data() : cur_logits.data();
       Stopwatch sw;
-      runs[r].model->forward(chunk.data(), ctx, 0, logits[r].data(), nullptr, first);
+      runs[r].model->forward(chunk.data(), ctx, 0, L, nullptr, first);
       secs[r] = sw.seconds();
-    }
-    for (int64_t j = first; j < ctx - 1; ++j) {
-      const int32_t target = plan.target(ci, j);
-      const float* ref_row = &logits[0][(j - first) * V];
-      const RowStats ref_rs = row_stats(ref_row, V);
-      BaseRow b;
-      LlamaRow lb;
-      if (lbase) {
-        lb = lbase->row(ci, j - first);
-        b.target = target;
-        b.target_logp = lb.logp(target);
-        b.argmax = lb.argmax();
-      }
-      if (base) {
-        const int64_t row = ci * per_chunk + (j - first);
-        b = base->row(row);
-        if (b.target != target)
-          fail(kl_base + ": scored token " + std::to_string(row) + " is " + std::to_string(b.target) +
-               ", this run's is " + std::to_string(target) + " (other text or tokenizer)");
-      }
-      for (size_t r = 0; r < runs.size(); ++r) {
-        const float* row = &logits[r][(j - first) * V];
+      for (int64_t j = first; j < ctx - 1; ++j) {
+        const int32_t target = plan.target(ci, j);
+        const float* row = &L[(j - first) * V];
+        if (r == 0) base_rs[j - first] = row_stats(row, V);
+        const RowStats& ref_rs = base_rs[j - first];
+        const float* ref_row = &base_logits[(j - first) * V];
+        BaseRow b;
+        LlamaRow lb;
+        if (lbase) {
+          lb = lbase->row(ci, j - first);
+          b.target = target;
+          b.target_logp = lb.logp(target);
+          b.argmax = lb.argmax();
+        }
+        if (base) {
+          const int64_t brow = ci * per_chunk + (j - first);
+          b = base->row(brow);
+          if (b.target != target)
+            fail(kl_base + ": scored token " + std::to_string(brow) + " is " + std::to_string(b.target) +
+                 ", this run's is " + std::to_string(target) + " (other text or tokenizer)");
+        }
         const RowStats rs = r == 0 ? ref_rs : row_stats(row, V);
         const double lp = rs.logp(row, target);
         logs[r].nll.push_back(float(-lp));
@@ -433,25 +475,25 @@ int run(const std::vector<std::string>& args) {
           logs[r].dp.push_back(float(std::exp(lp) - std::exp(double(b.target_logp))));
           logs[r].base_nll.push_back(-b.target_logp);
           logs[r].same_top1 += rs.argmax == b.argmax;
-        } else if (compare) {
-          const double lb = ref_rs.logp(ref_row, target);
+        } else if (multi) {
+          const double lb0 = ref_rs.logp(ref_row, target);
           logs[r].kld.push_back(float(r == 0 ? 0.0 : kl_divergence_full(ref_row, ref_rs, row, rs, V)));
-          logs[r].dp.push_back(float(std::exp(lp) - std::exp(lb)));
-          logs[r].base_nll.push_back(float(-lb));
+          logs[r].dp.push_back(float(std::exp(lp) - std::exp(lb0)));
+          logs[r].base_nll.push_back(float(-lb0));
           logs[r].same_top1 += rs.argmax == ref_rs.argmax;
         }
-      }
-      if (saver) {
-        BaseRow s;
-        s.dist = compact_dist(ref_row, V, ref_rs, full_logits ? int(V) : top_n);
-        s.target = target;
-        s.argmax = ref_rs.argmax;
-        s.target_logp = float(ref_rs.logp(ref_row, target));
-        saved.push_back(std::move(s));
+        if (saver && r == 0) {
+          BaseRow sv;
+          sv.dist = compact_dist(row, V, rs, full_logits ? int(V) : top_n);
+          sv.target = target;
+          sv.argmax = rs.argmax;
+          sv.target_logp = float(lp);
+          saved.push_back(std::move(sv));
+        }
       }
     }
     if (saver) saver->append(saved);
-    if (lsaver) lsaver->append_chunk(logits[0].data());
+    if (lsaver) lsaver->append_chunk(base_logits.data());
     state.append(chunk_record(ci, logs, secs, ctx));
     for (size_t r = 0; r < runs.size(); ++r) {
       runs[r].log.append(logs[r]);
@@ -478,6 +520,16 @@ int run(const std::vector<std::string>& args) {
               {"ctx", ctx}, {"chunks", n_chunks}, {"text", text_path},
               {"chunking", lbase ? "llama-base-file" : legacy_chunks ? "legacy" : "llama"}, {"stream_tokens", plan.stream.size()}, {"tokens_scored", n_chunks * per_chunk},
               {"tokenize_mb_per_s", text.size() / 1e6 / std::max(tok_s, 1e-9)}};
+  if (unigram) {
+    // The same scored tokens as the modes (every chunk, also those restored by --resume).
+    for (int64_t ci = 0; ci < n_chunks; ++ci)
+      for (int64_t j = first; j < ctx - 1; ++j) unigram_nll.push_back(float(-unigram->logp(plan.target(ci, j))));
+    double ppl, err;
+    ppl_from_nll(unigram_nll, &ppl, &err);
+    out["unigram"] = {{"ppl", ppl}, {"ppl_err", err}, {"train_tokens", unigram->total}, {"files", unigram->files},
+                      {"smoothing", "add-one over the vocabulary: p(t) = (count(t) + 1) / (N + V)"}};
+    std::printf("unigram (add-one, %lld training tokens) PPL = %.4f +/- %.4f\n", (long long)unigram->total, ppl, err);
+  }
   json modes = json::array();
   for (auto& r : runs) {
     double ppl, err;
@@ -489,22 +541,24 @@ int run(const std::vector<std::string>& args) {
       for (int64_t j = 0; j < per_chunk; ++j) s += r.log.nll[ci * per_chunk + j];
       per.push_back(s / double(per_chunk));
     }
-    json m = {{"attn", to_string(r.attn)}, {"mla", to_string(r.mla)}, {"ppl", ppl}, {"ppl_err", err},
+    json m = {{"attn", to_string(r.v.attn)}, {"mla", to_string(r.v.mla)}, {"label", r.v.label},
+              {"numerics", r.v.numerics}, {"index_topk", r.model->config().index_topk},
+              {"indexer", r.v.random_indexer ? "random" : "checkpoint"}, {"ppl", ppl}, {"ppl_err", err},
               {"nll_per_chunk", per}, {"tokens_per_s", r.tokens / std::max(r.seconds, 1e-9)}};
-    if (base || lbase || compare) m["kl"] = kl_json(kl_stats(r.log), base ? kl_base : lbase ? llama_base : "dense/naive");
+    if (base || lbase || multi) m["kl"] = kl_json(kl_stats(r.log), base ? kl_base : lbase ? llama_base : runs[0].name());
     modes.push_back(m);
   }
-  if (compare) {
+  if (multi) {
     out["modes"] = modes;
-    std::printf("| %-16s | %-20s | %-22s | %9s | %9s |\n", "mode", "PPL", "KLD vs dense/naive", "same top1", "tokens/s");
+    const std::string kl_head = "KLD vs " + runs[0].name();
+    std::printf("| %-16s | %-20s | %-22s | %9s | %9s |\n", "mode", "PPL", kl_head.c_str(), "same top1", "tokens/s");
     std::printf("|%s|%s|%s|%s|%s|\n", std::string(18, '-').c_str(), std::string(22, '-').c_str(),
                 std::string(24, '-').c_str(), std::string(11, '-').c_str(), std::string(11, '-').c_str());
     for (auto& m : modes) {
       char a[64], b[64];
       std::snprintf(a, sizeof a, "%.4f +/- %.4f", m["ppl"].get<double>(), m["ppl_err"].get<double>());
       std::snprintf(b, sizeof b, "%.3g +/- %.2g", m["kl"]["kld_mean"].get<double>(), m["kl"]["kld_err"].get<double>());
-      std::printf("| %-16s | %-20s | %-22s | %8.2f%% | %9.1f |\n",
-                  (m["attn"].get<std::string>() + "/" + m["mla"].get<std::string>()).c_str(), a, b,
+      std::printf("| %-16s | %-20s | %-22s | %8.2f%% | %9.1f |\n", m["label"].get<std::string>().c_str(), a, b,
                   m["kl"]["same_top1_pct"].get<double>(), m["tokens_per_s"].get<double>());
     }
     std::printf("(%lld chunks x %lld tokens, %lld scored tokens)\n", (long long)n_chunks, (long long)ctx,

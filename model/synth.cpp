@@ -57,6 +57,17 @@ struct Normal {
   }
 };
 
+}  // namespace
+
+std::vector<float> synth_normal(uint64_t seed, const std::string& name, int64_t n, double mean, double std) {
+  Normal g(seed, name);
+  std::vector<float> v(n);
+  for (auto& x : v) x = float(mean + std * g.next());
+  return v;
+}
+
+namespace {
+
 json preset_config(const SynthOptions& o) {
   json c;
   if (o.preset == "tiny") {
@@ -139,10 +150,7 @@ class ShardWriter {
  public:
   ShardWriter(const SynthOptions& o) : o_(o) {}
   std::vector<float> normal(const std::string& name, int64_t n, double mean, double std) {
-    Normal g(o_.seed, name);
-    std::vector<float> v(n);
-    for (auto& x : v) x = float(mean + std * g.next());
-    return v;
+    return synth_normal(o_.seed, name, n, mean, std);
   }
   // A matrix [rows, cols] ~ N(0, 1/cols), stored per --weights (keep_bf16: tensors DeepSeek keeps
   // in BF16 even in FP8 checkpoints — embeddings, lm_head, router, indexer weights_proj).

@@ -10,6 +10,7 @@
 #include <cstdint>
 #include <functional>
 #include <string>
+#include <vector>
 
 #include "model/config.h"
 
@@ -31,6 +32,10 @@ struct SynthOptions {
   // the shared expert); n_group shrinks to the largest divisor of it not above the preset's.
   int experts = 0;
 };
+
+// n values of the deterministic N(mean, std²) stream of (seed, name) that synth draws every tensor
+// from (Box–Muller on splitmix64; identical on every platform).
+std::vector<float> synth_normal(uint64_t seed, const std::string& name, int64_t n, double mean, double std);
 
 // The config.json text of a preset (throws Error for an unknown preset).
 std::string synth_config_json(const SynthOptions& opt);

@@ -1,8 +1,11 @@
 #include "model/weights.h"
 
+#include <algorithm>
+#include <cmath>
 #include <map>
 
 #include "kernels/error.h"
+#include "model/synth.h"
 
 namespace dsv32 {
 
@@ -101,7 +104,46 @@ class Loader {
 
 }  // namespace
 
-std::shared_ptr<const ModelWeights> load_weights(const std::string& dir) {
+namespace {
+
+void apply_overrides(ModelWeights& mw, const WeightOverrides& ov) {
+  ModelConfig& c = mw.config;
+  if ((ov.index_topk > 0 || ov.random_indexer_seed != 0) && !c.has_indexer)
+    fail(ov.what + ": " + c.source + ": architecture " + c.architecture + " has no lightning indexer");
+  if (ov.index_topk > 0) {
+    if (ov.index_topk > c.max_position_embeddings)
+      fail(ov.what + ": " + std::to_string(ov.index_topk) + " exceeds max_position_embeddings " +
+           std::to_string(c.max_position_embeddings) + " of " + c.source);
+    c.index_topk = ov.index_topk;
+  }
+  if (ov.random_indexer_seed == 0) return;
+  auto redraw = [&](Weight& w, const std::string& name) {
+    mw.owned.push_back(synth_normal(ov.random_indexer_seed, name, w.rows * w.cols, 0.0, 1.0 / std::sqrt(double(w.cols))));
+    mw.weight_bytes -= w.bytes();
+    Weight r;
+    r.dtype = DType::F32;
+    r.rows = w.rows;
+    r.cols = w.cols;
+    r.data = mw.owned.back().data();
+    r.block = w.block;
+    w = r;
+    mw.weight_bytes += w.bytes();
+  };
+  for (size_t i = 0; i < mw.layers.size(); ++i) {
+    IndexerWeights& x = mw.layers[i].indexer;
+    const std::string p = "model.layers." + std::to_string(i) + ".self_attn.indexer.";
+    redraw(x.wq_b, p + "wq_b.weight");
+    redraw(x.wk, p + "wk.weight");
+    redraw(x.weights_proj, p + "weights_proj.weight");
+    std::fill(x.k_norm_w.begin(), x.k_norm_w.end(), 1.0f);
+    std::fill(x.k_norm_b.begin(), x.k_norm_b.end(), 0.0f);
+  }
+  mw.dtype_summary += " (indexers re-drawn at random, F32, seed " + std::to_string(ov.random_indexer_seed) + ")";
+}
+
+}  // namespace
+
+std::shared_ptr<const ModelWeights> load_weights(const std::string& dir, const WeightOverrides& ov) {
   auto mw = std::make_shared<ModelWeights>();
   mw->config = load_config(dir + "/config.json");
   mw->checkpoint = std::make_unique<Checkpoint>(dir);
@@ -113,6 +155,7 @@ std::shared_ptr<const ModelWeights> load_weights(const std::string& dir) {
   mw->final_norm = ld.vector("model.norm.weight", c.hidden_size);
   mw->lm_head = ld.matrix("lm_head.weight", c.vocab_size, c.hidden_size);
   mw->dtype_summary = ld.summary();
+  apply_overrides(*mw, ov);
   return mw;
 }
 

@@ -59,9 +59,25 @@ struct ModelWeights {
   Weight lm_head;                          // [V, D]
   int64_t weight_bytes = 0;                // bytes of all matrices as stored (for GB/s)
   std::string dtype_summary;               // e.g. "F8_E4M3 x 42, BF16 x 3, F32 x 17"
+  std::vector<std::vector<float>> owned;   // matrices made at load time (WeightOverrides), not mapped
+};
+
+// Experiments on a checkpoint without editing it on disk (dsv32 ppl --index-topk, --modes ...:kN
+// and ...:random-indexer): applied at load, so the forward pass sees an ordinary checkpoint.
+struct WeightOverrides {
+  // > 0: replaces config.json's index_topk; must lie in [1, max_position_embeddings] and the model
+  // must have an indexer (else Error naming `what`).
+  int64_t index_topk = 0;
+  // != 0: every layer's lightning indexer is re-drawn at random with the same shapes, from this
+  // seed: wq_b, wk, weights_proj ~ N(0, 1/fan_in) in F32, k_norm weight 1 and bias 0 (an indexer at
+  // initialisation, as scripts/train_tiny.py starts it). The index score is positively homogeneous
+  // in each of the three matrices and k passes a LayerNorm, so the std does not change a top-k
+  // selection: only the random directions do (MODEL §7.5).
+  uint64_t random_indexer_seed = 0;
+  std::string what = "--index-topk";  // names the option in errors
 };
 
 // Loads <dir>/config.json and the safetensors; throws Error naming the file and tensor.
-std::shared_ptr<const ModelWeights> load_weights(const std::string& dir);
+std::shared_ptr<const ModelWeights> load_weights(const std::string& dir, const WeightOverrides& ov = {});
 
 }  // namespace dsv32

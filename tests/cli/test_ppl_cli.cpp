@@ -8,35 +8,13 @@
 #include <sstream>
 
 #include "tests/cli/cli_util.h"
+#include "tests/cli/ppl_fixture.h"
 #include "tests/model/tiny_model.h"
 #include "verify/llama_kld.h"
 
 namespace dsv32::testing {
 namespace {
 namespace fs = std::filesystem;
-
-class Ppl : public ::testing::Test {
- protected:
-  void SetUp() override {
-    text_ = std::string(DSV32_SOURCE_DIR) + "/datasets/data/default.txt";
-    tok_ = std::string(DSV32_SOURCE_DIR) + "/.cache/tokenizer/tokenizer.json";
-    if (!fs::exists(text_)) GTEST_SKIP() << "no " << text_ << ": run datasets/prepare.sh";
-    if (!fs::exists(tok_)) GTEST_SKIP() << "no " << tok_ << ": run scripts/fetch_tokenizer.sh";
-    model_ = tiny_checkpoint();
-    dir_ = fs::path(DSV32_BUILD_DIR) / ("ppl-test-" + std::to_string(getpid()));
-    fs::create_directories(dir_);
-  }
-  void TearDown() override {
-    if (!dir_.empty()) fs::remove_all(dir_);
-  }
-  std::string base_args(int ctx, int chunks) const {
-    return "ppl --quiet --model " + model_ + " --text " + text_ + " --tokenizer " + tok_ + " --ctx " +
-           std::to_string(ctx) + " --chunks " + std::to_string(chunks);
-  }
-  std::string path(const std::string& f) const { return (dir_ / f).string(); }
-  std::string text_, tok_, model_;
-  fs::path dir_;
-};
 
 TEST_F(Ppl, KlOfARunAgainstItselfIsZero) {
   auto r = run_cli(base_args(96, 3) + " --attn sparse --mla absorbed --save-logits " + path("base.h5") +
