@@ -80,11 +80,19 @@ std::vector<Metric> headline_metrics(const ResultFile& r) {
     if (v.has_logits && std::isfinite(v.kl_mean)) out.push_back({v.mode, "logits_kl_mean", "logits", "nats", false, v.kl_mean});
   }
   for (auto& p : r.ppl) {
+    if (p.tagged) continue;  // --modes experiments (kN, ref1, random-indexer) stay out of the trends
     const std::string s = "ctx " + std::to_string(p.ctx);
     out.push_back({p.mode, "ppl", s, "ppl", false, p.ppl});
     if (p.has_kl) out.push_back({p.mode, "kld_mean", s, "nats", false, p.kld_mean});
     if (std::isfinite(p.tokens_per_s)) out.push_back({p.mode, "ppl_tokens_per_s", s, "tokens/s", true, p.tokens_per_s});
   }
+  for (auto& rc : r.recall)  // the indexer's recall at the checkpoint's own index_topk
+    for (size_t k = 0; k < rc.topk.size(); ++k)
+      if (rc.topk[k] == rc.index_topk)
+        for (size_t l = 0; l < rc.layers.size(); ++l)
+          out.push_back({"layer " + std::to_string(l), "indexer_recall",
+                         "top-" + std::to_string(rc.index_topk) + " ctx " + std::to_string(rc.ctx), "share", true,
+                         rc.layers[l][k]});
   for (auto& b : r.bench) out.push_back({b.mode, "tokens_per_s", b.test, "tokens/s", true, median(b.tokens_per_s)});
   for (auto& o : r.ops) {
     if (!o.real_time.empty()) out.push_back({"kernels", "real_time", o.name, o.time_unit, false, median(o.real_time)});

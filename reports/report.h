@@ -4,6 +4,7 @@
 // Sections, each "no data" when no input of its kind was given:
 //   1. accuracy by tensor and mode   (verify: NMSE per tensor in forward order, verdicts)
 //   2. PPL / KLD by mode             (ppl)
+//   2b. DSA and numerics             (ppl --modes files, recall): dense vs sparse, index_topk, recall
 //   3. throughput by mode and context (bench: tokens/s per test, over depth; attention cost)
 //   4. per-op fraction of peak       (ops: % of peak FLOP/s and bandwidth)
 //   5. trends                        (history database, with --history)
@@ -48,6 +49,9 @@ struct Section {
   std::vector<Item> items;
 };
 std::vector<Section> build_sections(const ReportInput& in);
+// "Sparse attention (DSA) and numerics on this model" (reports/dsa.cpp): eval's --modes ppl files
+// and recall files; no data without them.
+Section dsa_section(const ReportInput& in);
 // The input files with their context (commit, machine, preset, device, time).
 Table sources_table(const ReportInput& in);
 

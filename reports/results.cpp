@@ -147,10 +147,23 @@ void parse_verify(const Node& root, ResultFile& r) {
 
 PplResult parse_ppl_mode(const Node& n, const Node& root, const std::string& fallback) {
   PplResult p;
-  p.mode = node_mode(n, fallback);
+  p.mode = n.has("label") ? n.at("label").str() : node_mode(n, fallback);
+  p.tagged = p.mode.find(':') != std::string::npos;
+  p.attn = n.str_or("attn", "");
+  p.mla = n.str_or("mla", "");
+  p.numerics = n.str_or("numerics", root.has("context") ? root.at("context").str_or("numerics", "exact") : "exact");
+  p.indexer = n.str_or("indexer", "checkpoint");
+  p.index_topk = n.int_or("index_topk", 0);
+  p.text = root.str_or("text", "");
+  if (root.has("unigram")) {
+    Node u = root.at("unigram");
+    p.unigram_ppl = u.at("ppl").num();
+    p.unigram_err = u.num_or("ppl_err", NAN);
+    p.unigram_train_tokens = u.int_or("train_tokens", 0);
+  }
   p.ctx = n.int_or("ctx", root.int_or("ctx", 0));
   p.chunks = n.int_or("chunks", root.int_or("chunks", 0));
-  p.tokens_scored = n.int_or("tokens_scored", 0);
+  p.tokens_scored = n.int_or("tokens_scored", root.int_or("tokens_scored", 0));
   p.ppl = n.at("ppl").num();
   p.ppl_err = n.num_or("ppl_err", 0);
   p.tokens_per_s = n.num_or("tokens_per_s", NAN);
@@ -161,6 +174,7 @@ PplResult parse_ppl_mode(const Node& n, const Node& root, const std::string& fal
     p.kld_err = k.num_or("kld_err", 0);
     p.kld_p99 = k.num_or("kld_p99", NAN);
     p.same_top1_pct = k.num_or("same_top1_pct", NAN);
+    p.kl_base = k.str_or("base", "");
   }
   return p;
 }
@@ -173,6 +187,23 @@ void parse_ppl(const Node& root, ResultFile& r) {
   } else {
     r.ppl.push_back(parse_ppl_mode(root, root, stem(r.path)));
   }
+}
+
+void parse_recall(const Node& root, ResultFile& r) {
+  RecallResult x;
+  x.ctx = root.at("ctx").integer();
+  x.chunks = root.int_or("chunks", 0);
+  x.queries = root.int_or("queries_per_layer", 0);
+  x.index_topk = root.int_or("index_topk", 0);
+  Node ks = root.at("topk");
+  for (size_t i = 0, n = ks.size(); i < n; ++i) x.topk.push_back(ks.at(i).integer());
+  Node ls = root.at("layers");
+  for (size_t i = 0, n = ls.size(); i < n; ++i) {
+    Node rv = ls.at(i).at("recall");
+    if (rv.size() != x.topk.size()) rv.bad("expected " + std::to_string(x.topk.size()) + " values (one per topk)");
+    x.layers.push_back(rv.nums());
+  }
+  r.recall.push_back(std::move(x));
 }
 
 void parse_bench(const Node& root, ResultFile& r) {
@@ -268,8 +299,9 @@ ResultFile parse_result(const json& j, const std::string& path) {
   if (r.kind == "verify") parse_verify(root, r);
   else if (r.kind == "ppl") parse_ppl(root, r);
   else if (r.kind == "bench") parse_bench(root, r);
+  else if (r.kind == "recall") parse_recall(root, r);
   else if (r.kind == "ops") parse_ops(root.has("benchmark") ? root.at("benchmark") : root, r);
-  else root.at("kind").bad("unknown kind '" + r.kind + "' (expected verify, ppl, bench or ops)");
+  else root.at("kind").bad("unknown kind '" + r.kind + "' (expected verify, ppl, recall, bench or ops)");
   return r;
 }
 

@@ -47,11 +47,23 @@ struct VerifyResult {
 
 // ---- ppl ---------------------------------------------------------------------------------------
 struct PplResult {
-  std::string mode;
+  std::string mode;  // the mode's label ("sparse/absorbed", or a --modes spec "sparse/absorbed:k16")
+  std::string attn, mla, numerics = "exact", indexer = "checkpoint", kl_base, text;
+  int64_t index_topk = 0;  // 0: not recorded (files before --modes)
+  bool tagged = false;     // the label carries ':' tags (kN, a profile, random-indexer)
   int64_t ctx = 0, chunks = 0, tokens_scored = 0;
   double ppl = 0, ppl_err = 0, tokens_per_s = 0;
   bool has_kl = false;
   double kld_mean = 0, kld_err = 0, kld_p99 = 0, same_top1_pct = 0;
+  double unigram_ppl = NAN, unigram_err = NAN;  // the file's add-one unigram baseline on the same tokens
+  int64_t unigram_train_tokens = 0;
+};
+
+// ---- recall (dsv32 recall) -----------------------------------------------------------------------
+struct RecallResult {
+  int64_t ctx = 0, chunks = 0, queries = 0, index_topk = 0;
+  std::vector<int64_t> topk;
+  std::vector<std::vector<double>> layers;  // [layer][k]
 };
 
 // ---- bench -------------------------------------------------------------------------------------
@@ -80,6 +92,7 @@ struct ResultFile {
   RunContext context;
   std::vector<VerifyResult> verify;  // one per file (vector to keep all kinds alike)
   std::vector<PplResult> ppl;
+  std::vector<RecallResult> recall;
   std::vector<BenchResult> bench;
   std::vector<AttentionCost> attention_cost;
   std::vector<std::pair<std::string, double>> kv_bytes_per_token;

@@ -323,7 +323,7 @@ Section trends(const ReportInput& in) {
 }  // namespace
 
 std::vector<Section> build_sections(const ReportInput& in) {
-  std::vector<Section> out{accuracy(in), perplexity(in), throughput(in), ops(in)};
+  std::vector<Section> out{accuracy(in), perplexity(in), dsa_section(in), throughput(in), ops(in)};
   if (in.with_history) out.push_back(trends(in));
   return out;
 }

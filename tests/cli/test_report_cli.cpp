@@ -93,7 +93,8 @@ TEST(Report, AllSectionsHavePlotsFromFixtures) {
   EXPECT_NE(md.find("## Accuracy by tensor and mode"), std::string::npos);
   EXPECT_NE(md.find("| dense/naive | pass |"), std::string::npos) << md.substr(0, 2000);
   EXPECT_NE(md.find("---:|"), std::string::npos);
-  EXPECT_EQ(md.find("_no data_"), std::string::npos);
+  EXPECT_EQ(count(md, "_no data_"), 1u);  // the DSA section: these fixtures have no ppl --modes file
+  EXPECT_NE(section(html, "dsa").find("no data"), std::string::npos);
 }
 
 // A dense run has no indexer_* tensors: merged with a sparse run they still sit in forward order
@@ -125,11 +126,43 @@ TEST(Report, MissingKindsSayNoData) {
   Result r = dsv32("report " + kFix + "bench_base.json --dir " + d);
   ASSERT_EQ(r.status, 0) << r.out;
   const std::string html = slurp(d + "/index.html");
-  for (const char* id : {"accuracy", "ppl", "ops"}) EXPECT_NE(section(html, id).find("no data"), std::string::npos) << id;
+  for (const char* id : {"accuracy", "ppl", "dsa", "ops"}) EXPECT_NE(section(html, id).find("no data"), std::string::npos) << id;
   EXPECT_EQ(section(html, "throughput").find("no data"), std::string::npos);
   Result empty = dsv32("report --dir " + d);
   EXPECT_EQ(empty.status, 0) << empty.out;
-  EXPECT_EQ(count(slurp(d + "/report.md"), "_no data_"), 4u);
+  EXPECT_EQ(count(slurp(d + "/report.md"), "_no data_"), 5u);
+}
+
+// The DSA section from eval's ppl --modes files and a recall file (fixtures from an eval run on a
+// micro-preset model): every question answered with the numbers of the files.
+TEST(Report, DsaSectionAnswersTheQuestionsWithNumbers) {
+  const std::string d = temp_dir();
+  Result r = dsv32("report " + kFix + "dsa_ctx512.json " + kFix + "dsa_ctx1024.json " + kFix + "recall.json --dir " + d);
+  ASSERT_EQ(r.status, 0) << r.out;
+  const std::string html = slurp(d + "/index.html"), md = slurp(d + "/report.md");
+  const std::string s = section(html, "dsa");
+  EXPECT_EQ(s.find("no data"), std::string::npos);
+  EXPECT_EQ(count(s, "<svg class=\"plot\""), 3u);  // PPL by ctx, PPL against index_topk, recall by layer
+  EXPECT_NE(md.find("## Sparse attention (DSA) and numerics on this model"), std::string::npos);
+  // dense vs sparse by ctx, with error bars, KLD and the scored-token count (2 chunks x 255 at 512)
+  EXPECT_NE(md.find("| 512 | 4 | 1020 | 16 | 1556.445 | 173.850 | 1547.078 | 172.611 | -0.60 % | 3.140e-02 |"),
+            std::string::npos) << md;
+  EXPECT_NE(md.find("| 1024 | 2 | 1022 | 16 |"), std::string::npos) << md;
+  // the index_topk curve at ctx 1024
+  EXPECT_NE(md.find("Sparse perplexity against index_topk (ctx 1024)"), std::string::npos);
+  EXPECT_NE(md.find("| 256 | 1663.559 |"), std::string::npos) << md;
+  // the trade-offs: distilled vs random indexer, REF-1 cost, in a table and in words
+  EXPECT_NE(md.find("| sparse, random indexer of the same shape | 16 | 1588.640 |"), std::string::npos) << md;
+  EXPECT_NE(md.find("KLD exact → ref1 4.894e-04"), std::string::npos) << md;
+  EXPECT_NE(md.find("with a random indexer of the same shape +2.07 %"), std::string::npos) << md;
+  // comparison lines: the real model and the unigram baseline
+  EXPECT_NE(md.find("2.9115 dense vs 2.9126 sparse"), std::string::npos);
+  EXPECT_NE(md.find("Unigram baseline on the same scored tokens"), std::string::npos);
+  EXPECT_NE(md.find("PPL 2176.7"), std::string::npos) << md;
+  EXPECT_NE(md.find("add-one"), std::string::npos);
+  // recall per layer and k
+  EXPECT_NE(md.find("| k = 16 (index_topk) |"), std::string::npos) << md;
+  EXPECT_NE(md.find("| 0 | 0.0282 | 0.0558 |"), std::string::npos) << md;
 }
 
 TEST(Report, MalformedInputIsOneLineErrorNamingFileAndKey) {
