@@ -1,8 +1,16 @@
-// dsv32 eval: the main job. On the built-in default (the tiny preset, synthesized on first use and
-// cached in .cache/models, and datasets/data/default.txt) or on --model/--text, it
+// dsv32 eval: the main job. On the built-in default -- the trained tiny DeepSeek V3.2 committed in
+// datasets/model/tiny-v32 (scripts/train_tiny.py, installed by scripts/install_trained_model.sh)
+// and the held-out Jargon text datasets/data/corpus/heldout/jargon.txt; without that checkpoint,
+// with a warning, the synthetic tiny preset (random weights, synthesized on first use into
+// .cache/models) -- or on --model/--text, it
 //   1. runs the four modes with activation dumps and verifies each against the float64 PyTorch
 //      reference (reference/run.py) with `dsv32 verify`;
 //   2. measures PPL and KL divergence of the four modes on the text (`dsv32 ppl --compare`);
+//   2b. (models with an indexer) the DSA questions, on `--ppl-tokens` tokens per context length:
+//      dense vs sparse PPL and KLD at each --dsa-ctx; PPL against index_topk at --curve-ctx; the
+//      REF-1 cost and a random indexer of the same shape at the first ctx >= 8 x index_topk
+//      (`dsv32 ppl --modes`), with the add-one unigram PPL of the training split on the same
+//      tokens; the indexer's recall per layer (`dsv32 recall`);
 //   3. measures throughput (`dsv32 bench`) and, when bench_ops is built, per-op fraction of peak;
 //   4. records everything in the history and writes the report page.
 // Every step writes its result file under OUT/results; a rerun skips steps whose result exists
@@ -20,6 +28,7 @@
 #include "app/run_setup.h"
 #include "kernels/error.h"
 #include "model/synth.h"
+#include "model/weights.h"
 #include "model/tokenizer/tokenizer.h"
 
 namespace dsv32::app {
@@ -50,14 +59,18 @@ int run(const std::vector<std::string>& args) {
   const std::string src = DSV32_SOURCE_DIR;
   std::string model, text, out = "reports/latest", history = "reports/history.sqlite", tok_path;
   int threads = 2, n_verify = 80;
-  int64_t ctx = 0, chunks = 8;
-  bool fresh = false, no_reference = false, no_bench = false;
+  int64_t ctx = 0, chunks = 8, ppl_tokens = 2048, curve_ctx = 1024, recall_ctx = 1024, index_topk = 0;
+  std::string dsa_ctx_text = "512,1024,2048", curve_text = "8,16,32,64,128,256", unigram;
+  bool fresh = false, no_reference = false, no_bench = false, no_dsa = false;
   ArgParser p("eval",
               "The main job: verify the four modes against the float64 reference, measure PPL/KLD and\n"
-              "throughput, record the history and write OUT/index.html. With no options it runs on the\n"
-              "built-in default: the tiny synthetic checkpoint (made on first use) and the default text.");
-  p.add("--model", &model, "DIR", "checkpoint (default: .cache/models/tiny-fp8, synthesized if missing)");
-  p.add("--text", &text, "FILE", "evaluation text (default: datasets/data/default.txt)");
+              "throughput, answer the DSA questions (dense vs sparse, index_topk, indexer recall, REF-1 cost,\n"
+              "random indexer), record the history and write OUT/index.html. With no options it runs on the\n"
+              "built-in default: the trained tiny checkpoint datasets/model/tiny-v32 and held-out text (without\n"
+              "that checkpoint, with a warning, the synthetic tiny preset, made on first use).");
+  p.add("--model", &model, "DIR",
+        "checkpoint (default: datasets/model/tiny-v32; if absent .cache/models/tiny-fp8, synthesized)");
+  p.add("--text", &text, "FILE", "evaluation text (default: datasets/data/corpus/heldout/jargon.txt)");
   p.add("--tokenizer", &tok_path, "PATH", "tokenizer.json (default: the cached DeepSeek tokenizer)");
   p.add("--out", &out, "DIR", "report directory (results in DIR/results)");
   p.add("--history", &history, "DB", "SQLite history to record into");
@@ -67,6 +80,14 @@ int run(const std::vector<std::string>& args) {
   p.add("--ctx", &ctx, "N", "ppl chunk length (default: 2 x index_topk, so sparse attention selects)");
   p.add("--chunks", &chunks, "K", "ppl chunks");
   p.add("--verify-tokens", &n_verify, "N", "tokens of the verify runs (prefill half, decode the rest)");
+  p.add("--dsa-ctx", &dsa_ctx_text, "LIST", "DSA steps: context lengths of the dense vs sparse comparison");
+  p.add("--ppl-tokens", &ppl_tokens, "N", "DSA steps: tokens per context length (chunks = N / ctx, at least 1)");
+  p.add("--curve-ctx", &curve_ctx, "N", "DSA steps: the ctx of the PPL-against-index_topk curve");
+  p.add("--curve-topk", &curve_text, "LIST", "DSA steps: the index_topk values of the curve (and of recall)");
+  p.add("--recall-ctx", &recall_ctx, "N", "DSA steps: the ctx of the indexer recall measurement");
+  p.add("--index-topk", &index_topk, "K", "index_topk of every sparse run (default: config.json's)");
+  p.add("--unigram-from", &unigram, "PATH", "training text for the unigram baseline (default: datasets/data/corpus/train)");
+  p.add_flag("--no-dsa", &no_dsa, "skip the DSA steps");
   p.add_flag("--no-reference", &no_reference, "skip the PyTorch reference comparison");
   p.add_flag("--no-bench", &no_bench, "skip throughput measurements");
   p.add_flag("--fresh", &fresh, "redo every step (default: keep finished results)");
@@ -81,7 +102,22 @@ int run(const std::vector<std::string>& args) {
     return a;
   };
 
-  if (model.empty()) {
+  if (p.given("--index-topk") && index_topk < 1)
+    fail("--index-topk: must be at least 1 (got " + std::to_string(index_topk) + ")");
+  if (ppl_tokens < 4) fail("--ppl-tokens: must be at least 4");
+  const std::vector<int64_t> dsa_ctx = parse_int_list(dsa_ctx_text, "--dsa-ctx"), curve_k = parse_int_list(curve_text, "--curve-topk");
+  for (int64_t k : curve_k)
+    if (k < 1) fail("--curve-topk: " + std::to_string(k) + " must be at least 1");
+  for (int64_t c : dsa_ctx)
+    if (c < 4) fail("--dsa-ctx: " + std::to_string(c) + " must be at least 4");
+  if (curve_ctx < 4 || recall_ctx < 4) fail(std::string(curve_ctx < 4 ? "--curve-ctx" : "--recall-ctx") + ": must be at least 4");
+  const std::string trained = src + "/" + kTrainedModelDir;
+  if (model.empty() && fs::exists(trained + "/config.json")) {
+    model = trained;
+  } else if (model.empty()) {
+    std::fprintf(stderr, "eval: warning: no trained model in %s (scripts/install_trained_model.sh installs one); "
+                 "falling back to the synthetic tiny preset -- random weights, so PPL/KL/recall show mechanics only\n",
+                 trained.c_str());
     model = src + "/.cache/models/tiny-fp8";
     if (!fs::exists(model + "/config.json")) {
       std::fprintf(stderr, "eval: synthesizing the default tiny checkpoint into %s\n", model.c_str());
@@ -93,13 +129,18 @@ int run(const std::vector<std::string>& args) {
     }
   }
   if (text.empty()) {
-    text = src + "/datasets/data/default.txt";
+    text = src + "/datasets/data/corpus/heldout/jargon.txt";
     if (!fs::exists(text) && std::system((quote(src + "/datasets/prepare.sh") + " >/dev/null").c_str()) != 0)
       fail(text + ": missing and datasets/prepare.sh failed (see its message)");
   }
   if (tok_path.empty()) tok_path = default_tokenizer_path(src);
   const ModelConfig cfg = load_config(model + "/config.json");
-  if (ctx == 0) ctx = cfg.has_indexer ? std::max<int64_t>(2 * cfg.index_topk, 64) : 256;
+  std::fprintf(stderr, "eval: model %s, text %s\n", model.c_str(), text.c_str());
+  if (index_topk > 0 && !cfg.has_indexer) fail("--index-topk: " + cfg.source + " has no lightning indexer");
+  const int64_t topk = index_topk > 0 ? index_topk : cfg.index_topk;
+  std::vector<std::string> topk_arg;
+  if (index_topk > 0) topk_arg = {"--index-topk", std::to_string(index_topk)};
+  if (ctx == 0) ctx = cfg.has_indexer ? std::max<int64_t>(2 * topk, 64) : 256;
   const std::string res = out + "/results";
   if (fresh) fs::remove_all(res);
   fs::create_directories(res);
@@ -156,11 +197,63 @@ int run(const std::vector<std::string>& args) {
   // 2. PPL / KLD of the four modes (resumable through its own state file).
   if (!done("ppl.json"))
     step("ppl --compare", [&] {
-      return call_command("ppl", with_device({"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx",
-                                              std::to_string(ctx), "--chunks", std::to_string(chunks), "--compare",
-                                              "--threads", std::to_string(threads), "--json", res + "/ppl.json",
-                                              "--resume-if-any"}));
+      std::vector<std::string> a{"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx",
+                                 std::to_string(ctx), "--chunks", std::to_string(chunks), "--compare",
+                                 "--threads", std::to_string(threads), "--json", res + "/ppl.json", "--resume-if-any"};
+      a.insert(a.end(), topk_arg.begin(), topk_arg.end());
+      return call_command("ppl", with_device(a));
     });
+  // 2b. The DSA questions (models with an indexer).
+  if (cfg.has_indexer && !no_dsa) {
+    if (unigram.empty() && fs::is_directory(src + "/datasets/data/corpus/train")) unigram = src + "/datasets/data/corpus/train";
+    const int64_t n_tokens = int64_t(Tokenizer::load(tok_path).encode(read_text_file(text), false).size()) + 1;
+    // The first ctx of the list with ctx >= 8 x index_topk gets the trade-off variants (DSA pays only
+    // well beyond index_topk); the curve ctx gets the index_topk variants.
+    int64_t tradeoff_ctx = 0;
+    for (int64_t c : dsa_ctx)
+      if (c >= 8 * topk && (tradeoff_ctx == 0 || c < tradeoff_ctx)) tradeoff_ctx = c;
+    std::vector<int64_t> all_ctx = dsa_ctx;
+    if (std::find(all_ctx.begin(), all_ctx.end(), curve_ctx) == all_ctx.end()) all_ctx.push_back(curve_ctx);
+    bool unigram_done = false;
+    for (int64_t c : all_ctx) {
+      const std::string f = "dsa_ctx" + std::to_string(c) + ".json";
+      if (c > cfg.max_position_embeddings || c > n_tokens) {
+        std::fprintf(stderr, "eval: DSA ctx %lld skipped: %s\n", (long long)c,
+                     c > n_tokens ? "the text is shorter than one chunk" : "beyond max_position_embeddings");
+        continue;
+      }
+      std::string modes = "dense/absorbed,sparse/absorbed";
+      if (c == tradeoff_ctx) {
+        modes += ",sparse/absorbed:random-indexer";
+        if (dev_opt.device == Device::kCpu && dev_opt.numerics == "exact") modes += ",dense/absorbed:ref1";
+      }
+      if (c == curve_ctx)
+        for (int64_t k : curve_k)
+          if (k != topk) modes += ",sparse/absorbed:k" + std::to_string(k);
+      const bool with_unigram = !unigram_done && !unigram.empty();
+      unigram_done |= with_unigram;
+      if (done(f)) continue;
+      step("ppl DSA ctx " + std::to_string(c), [&] {
+        std::vector<std::string> a{"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx", std::to_string(c),
+                                   "--chunks", std::to_string(std::max<int64_t>(1, ppl_tokens / c)), "--modes", modes,
+                                   "--threads", std::to_string(threads), "--json", res + "/" + f, "--resume-if-any",
+                                   "--quiet"};
+        a.insert(a.end(), topk_arg.begin(), topk_arg.end());
+        if (with_unigram) a.insert(a.end(), {"--unigram-from", unigram});
+        return call_command("ppl", with_device(a));
+      });
+    }
+    if (!done("recall.json") && recall_ctx <= n_tokens && recall_ctx <= cfg.max_position_embeddings)
+      step("recall ctx " + std::to_string(recall_ctx), [&] {
+        std::string ks;
+        for (int64_t k : curve_k) ks += (ks.empty() ? "" : ",") + std::to_string(k);
+        if (std::find(curve_k.begin(), curve_k.end(), topk) == curve_k.end()) ks += "," + std::to_string(topk);
+        return call_command("recall", {"--model", model, "--text", text, "--tokenizer", tok_path, "--ctx",
+                                       std::to_string(recall_ctx), "--chunks",
+                                       std::to_string(std::max<int64_t>(1, ppl_tokens / recall_ctx)), "--topk", ks,
+                                       "--threads", std::to_string(threads), "--json", res + "/recall.json", "--quiet"});
+      });
+  }
   // 3. Throughput, and per-op fraction of peak when bench_ops sits next to this binary.
   if (!no_bench && !done("bench.json"))
     step("bench", [&] {

@@ -10,6 +10,9 @@
 namespace dsv32::app {
 
 inline constexpr const char* kVersion = "0.1.0";
+// Where the trained built-in model lives, relative to the source tree (README "Training the built-in
+// model"; scripts/install_trained_model.sh puts an export there).
+inline constexpr const char* kTrainedModelDir = "datasets/model/tiny-v32";
 using reports::git_commit;  // reports/provenance.h
 using reports::utc_now;
 // Reads comma/whitespace separated integers from a file ("-" = stdin); throws Error naming it.

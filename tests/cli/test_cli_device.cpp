@@ -77,7 +77,7 @@ TEST(CliDevice, EvalAcceptsNumericsRef1) {
   if (!fs::exists(tok)) GTEST_SKIP() << "no " << tok << ": run scripts/fetch_tokenizer.sh";
   const fs::path dir = fs::path(DSV32_BUILD_DIR) / ("eval-ref1-" + std::to_string(getpid()));
   CliResult r = run_cli("eval --model " + tiny_checkpoint() + " --text " + text + " --tokenizer " + tok +
-                        " --no-reference --no-bench --ctx 16 --chunks 1 --numerics ref1 --out " + dir.string() +
+                        " --no-reference --no-bench --no-dsa --ctx 16 --chunks 1 --numerics ref1 --out " + dir.string() +
                         " --history " + (dir / "history.sqlite").string());
   nlohmann::json j;
   if (fs::exists(dir / "results/ppl.json")) j = read_json((dir / "results/ppl.json").string());

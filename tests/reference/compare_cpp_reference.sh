@@ -2,7 +2,8 @@
 # C++ (fp32) against the float64 PyTorch reference on the tiny preset, all four modes: 80 ids
 # (> index_topk = 64), 48 prefilled and 32 decoded. Each mode must pass `dsv32 verify` (profile
 # fp32) unpinned, and again with the C++ run pinned to the reference's selections.
-# Usage: compare_cpp_reference.sh DSV32_BIN MODEL_DIR WORK_DIR
+# Usage: compare_cpp_reference.sh DSV32_BIN MODEL_DIR WORK_DIR   (env IDS: other comma-separated ids;
+# a missing MODEL_DIR is synthesized as the tiny preset)
 set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3
 PY=/usr/bin/python3
@@ -12,7 +13,7 @@ if [ ! -f "$MODEL/config.json" ]; then
   "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
   mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
 fi
-IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-80)
+IDS=${IDS:-$(seq -s, 0 1347 128000 | cut -d, -f1-80)}
 fail=0
 for attn in dense sparse; do
   for mla in naive absorbed; do
