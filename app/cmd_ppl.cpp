@@ -344,7 +344,7 @@ int run(const std::vector<std::string>& args) {
     ModelOptions o{r.attn, r.mla, ctx, threads};
     o.device = dev_opt.device;
     o.numerics = dev_opt.numerics;
-    o.parallel = dev_opt.parallel;
+    o.parallel = dev_opt.parallel, o.tp = dev_opt.tp, o.ep = dev_opt.ep;
     r.model = std::make_unique<Model>(weights, o);
   }
 
