@@ -18,6 +18,9 @@
 // terms, u = 2^-24; verify/profiles.json) applies with L replaced by L/T + T ≤ L + T: a factor
 // sqrt(1 + T/L) ≤ 1.016 on its bound for the tiny preset (L ≥ 256, T ≤ 4), far inside its
 // c_acc = 4 margin. tests/mpi/tp_exact.sh checks TP dumps against one process with that profile.
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstring>
 
 #include "kernels/error.h"
@@ -46,6 +49,16 @@ void LayerProgram::tp_setup() {
   for (const LayerWeights& L : w_->layers) tp_.push_back(tp_layer(L));
 }
 
+// The whole pages inside [p, p + bytes) of a read-only checkpoint mapping, given back to the
+// kernel once their columns are copied: the copy replaces them, so a rank keeps 1/T of o_proj and
+// down_proj resident instead of the copy plus every page its strided read touched. (A page read
+// again later would simply fault back in from the file.)
+static void drop_pages(const void* p, size_t bytes) {
+  const uintptr_t page = uintptr_t(sysconf(_SC_PAGESIZE));
+  const uintptr_t lo = (uintptr_t(p) + page - 1) / page * page, hi = (uintptr_t(p) + bytes) / page * page;
+  if (hi > lo) madvise(reinterpret_cast<void*>(lo), hi - lo, MADV_DONTNEED);
+}
+
 // A copy of columns [c0, c0 + n) of w, in w's dtype where the block scales allow (not F8, or F8
 // cut at scale-block boundaries: every V3.2 split), else dequantized to fp32 (code·scale exactly,
 // which the exact profile's on-the-fly dequantization also multiplies by: the same products).
@@ -61,6 +74,7 @@ Weight LayerProgram::cols_copy(const Weight& w, int64_t c0, int64_t n) {
     std::vector<uint8_t>& d = tp_store_.emplace_back(size_t(R * n) * 4);
     float* f = reinterpret_cast<float*>(d.data());
     for (int64_t r = 0; r < R; ++r) w.row_to_f32(r, c0, n, f + r * n);
+    drop_pages(w.data, size_t(R * w.cols * dtype_size(w.dtype)));
     s.dtype = DType::F32, s.data = f, s.scale = nullptr, s.scale_cols = 0;
     return s;
   }
@@ -69,6 +83,7 @@ Weight LayerProgram::cols_copy(const Weight& w, int64_t c0, int64_t n) {
   for (int64_t r = 0; r < R; ++r)
     std::memcpy(&d[r * n * es], static_cast<const uint8_t*>(w.data) + (r * w.cols + c0) * es, size_t(n * es));
   s.data = d.data();
+  drop_pages(w.data, size_t(R * w.cols * es));
   if (f8) {
     const int64_t sr = (R + B - 1) / B, sc = (n + B - 1) / B;
     std::vector<uint8_t>& g = tp_store_.emplace_back(size_t(sr * sc) * 4);
