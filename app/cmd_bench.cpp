@@ -58,14 +58,18 @@ struct TestResult {
   // --parallel ep: share of the timed seconds spent in the expert exchange, and the bytes this
   // rank received per token (model/parallel.h EpStats); -1 / 0 without expert parallelism.
   double comm_fraction = -1, comm_bytes_per_token = 0;
+  double tp_fraction = 0, tp_bytes_per_token = 0;  // of which the TP gathers (--tp)
 };
 
 // Stopwatch seconds of a test's timed repetitions and its tokens → the EP exchange's share.
 void finish_comm(TestResult& r, double timed_s, int64_t tokens) {
   if (current_world().size < 2) return;
   const EpStats st = ep_stats();
-  r.comm_fraction = st.seconds / std::max(timed_s, 1e-12);
-  r.comm_bytes_per_token = double(st.bytes_received) / double(std::max<int64_t>(tokens, 1));
+  const double n = double(std::max<int64_t>(tokens, 1));
+  r.comm_fraction = (st.seconds + st.tp_seconds) / std::max(timed_s, 1e-12);
+  r.comm_bytes_per_token = double(st.bytes_received + st.tp_bytes_received) / n;
+  r.tp_fraction = st.tp_seconds / std::max(timed_s, 1e-12);
+  r.tp_bytes_per_token = double(st.tp_bytes_received) / n;
 }
 
 struct Skip {
@@ -317,7 +321,7 @@ int bench(const std::vector<std::string>& args) {
     o.threads = threads;
     o.device = dev_opt.device;
     o.numerics = dev_opt.numerics;
-    o.parallel = dev_opt.parallel;
+    o.parallel = dev_opt.parallel, o.tp = dev_opt.tp, o.ep = dev_opt.ep;
     // Model::forward returns after the device finished (the layer program finishes the backend's work), so
     // the stopwatches below time the GPU work too, not just its launch.
     Model m(weights, o);
@@ -419,13 +423,15 @@ int bench(const std::vector<std::string>& args) {
   }
   if (current_world().size > 1) {
     const int N = current_world().size;
-    std::printf("\nexpert exchange over %d ranks (rank 0's view; formula: S·K·D·4 = %lld bytes per token per MoE "
-                "layer enter the all-gather, each rank receives about (N-1)/N of them)\n"
-                "| mode | test | exchange share of time | bytes received/token (all MoE layers) |\n|---|---|---:|---:|\n",
-                N, (long long)(int64_t(c.n_experts_per_tok) * c.hidden_size * 4));
+    std::printf("\ncommunication over %d ranks (rank 0's view; formulas: the EP exchange takes K·D·4 = %lld bytes per "
+                "token per MoE layer, each EP rank receiving (E-1)/E of them; each TP reduction receives (T-1)·D·4 = "
+                "(T-1)·%lld bytes per token, two per layer)\n"
+                "| mode | test | communication share of time | of which TP | bytes received/token | of which TP |\n"
+                "|---|---|---:|---:|---:|---:|\n",
+                N, (long long)(int64_t(c.n_experts_per_tok) * c.hidden_size * 4), (long long)(c.hidden_size * 4));
     for (const TestResult& r : results)
-      std::printf("| %s | %s | %.1f %% | %.0f |\n", r.mode.name().c_str(), r.test.c_str(), 100 * r.comm_fraction,
-                  r.comm_bytes_per_token);
+      std::printf("| %s | %s | %.1f %% | %.1f %% | %.0f | %.0f |\n", r.mode.name().c_str(), r.test.c_str(),
+                  100 * r.comm_fraction, 100 * r.tp_fraction, r.comm_bytes_per_token, r.tp_bytes_per_token);
   }
   std::printf("\n| mode | KV bytes/token (fp32, this harness) | deployed bf16/fp8 layout | per layer (MLA + indexer) |\n"
               "|---|---:|---:|---:|\n");
@@ -468,7 +474,9 @@ int bench(const std::vector<std::string>& args) {
                     {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"depth", r.depth}, {"reps", reps},
                     {"tokens_per_s", r.tps}, {"mean", r.mean}, {"stddev", r.stddev},
                     {"comm_fraction", r.comm_fraction < 0 ? json(nullptr) : json(r.comm_fraction)},
-                    {"comm_bytes_per_token", r.comm_bytes_per_token}});
+                    {"comm_bytes_per_token", r.comm_bytes_per_token},
+                    {"comm_tp_fraction", r.comm_fraction < 0 ? json(nullptr) : json(r.tp_fraction)},
+                    {"comm_tp_bytes_per_token", r.tp_bytes_per_token}});
     j["results"] = rs;
     j["kv_bytes_per_token"] = kv_json;
     j["kv_bytes_per_token_deployed"] = kv_dep;

@@ -1,10 +1,12 @@
 // dsv32 info: a checkpoint's (or preset's) hyper-parameters, parameter counts and the KV-cache
 // bytes per token of each mode — from config.json alone, so it works at the real V3.2 shapes
 // without the 640 GB of weights.
+#include <algorithm>
 #include <cstdio>
 
 #include "app/args.h"
 #include "app/command.h"
+#include "app/info_ranks.h"
 #include "model/checked.h"
 #include "model/config.h"
 #include "kernels/error.h"
@@ -52,56 +54,20 @@ int64_t param_count(const ModelConfig& c, int64_t* active) {
   return total;
 }
 
-// One FP8 matrix [rows, cols] as V3.2 stores it: e4m3 codes plus fp32 128×128 block scales.
-int64_t fp8_matrix_bytes(int64_t rows, int64_t cols, int64_t block) {
-  return rows * cols + ((rows + block - 1) / block) * ((cols + block - 1) / block) * 4;
-}
-
-// --ranks N: what each expert-parallel rank holds (model/parallel.h: contiguous expert blocks,
-// everything else replicated) and what the expert exchange moves, at the config's shapes with the
-// deployed storage (FP8 matrices with block scales; embedding and LM head bf16).
-void print_ranks(const ModelConfig& c, int ranks, int64_t total_params) {
-  const int64_t D = c.hidden_size, E = c.n_routed_experts, B = c.quant_block > 0 ? c.quant_block : 128;
-  if (ranks < 1) fail("--ranks: must be at least 1");
-  if (E == 0) fail(c.source + ": n_routed_experts: 0 (a dense model has no experts to split)");
-  if (ranks > E)
-    fail("--ranks: " + std::to_string(ranks) + " exceeds n_routed_experts " + std::to_string(E) + " (" + c.source + ")");
-  const int64_t I = c.moe_intermediate_size;
-  const int64_t expert = 2 * fp8_matrix_bytes(I, D, B) + fp8_matrix_bytes(D, I, B);
-  int moe_layers = 0;
-  for (int l = 0; l < c.n_layers; ++l) moe_layers += c.is_moe_layer(l);
-  const int64_t routed_params = int64_t(moe_layers) * E * 3 * I * D, vd = 2 * c.vocab_size * D;
-  // Replicated: every other parameter, ~1 byte (FP8) except the bf16 embedding and LM head.
-  const int64_t replicated = (total_params - routed_params - vd) + 2 * vd;
-  const double gib = double(1 << 30);
-  std::printf("\nexpert parallelism over %d ranks (--parallel ep; contiguous expert blocks, the rest replicated)\n", ranks);
-  std::printf("%6s %10s %18s %18s %18s\n", "rank", "experts", "routed expert GiB", "replicated GiB", "weights GiB");
-  for (int r = 0; r < ranks; ++r) {
-    const auto [lo, hi] = expert_block(E, ranks, r);
-    const int64_t mine = (hi - lo) * expert * moe_layers;
-    std::printf("%6d %4lld-%-5lld %18.3f %18.3f %18.3f\n", r, (long long)lo, (long long)hi - 1, mine / gib,
-                replicated / gib, (mine + replicated) / gib);
-  }
-  const int64_t per_layer = int64_t(c.n_experts_per_tok) * D * 4;
-  std::printf("exchange: S·K·D·4 = %lld bytes per token per MoE layer (fp32 expert rows, all-gathered), %.2f MiB per "
-              "token over %d MoE layers; each rank receives (N-1)/N of it\n",
-              (long long)per_layer, double(per_layer) * moe_layers / (1 << 20), moe_layers);
-  std::printf("(weights: FP8 e4m3 matrices + fp32 %lldx%lld scales, bf16 embedding and LM head; KV cache and "
-              "activations are replicated too: the table above)\n",
-              (long long)B, (long long)B);
-}
-
 int run(const std::vector<std::string>& args) {
   std::string model, preset;
-  int layers = 0, ranks = 0, ep = 0;
+  int layers = 0, ranks = 0, tp = 1, ep = 0;
+  int64_t ctx = 4096;
   ArgParser p("info",
               "Show a model's shapes, parameter counts and KV-cache bytes per token for each mode.\n"
               "Reads only config.json, so --preset v32 reports the real DeepSeek V3.2 numbers.");
   p.add("--model", &model, "DIR", "checkpoint directory (reads DIR/config.json)");
   p.add("--preset", &preset, "NAME", "a synth preset instead: tiny | small | v32");
   p.add("--layers", &layers, "N", "with --preset: keep the first N layers");
-  p.add("--ranks", &ranks, "N", "also show per-rank weight bytes under expert parallelism over N ranks");
-  p.add("--ep", &ep, "E", "expert-parallel degree (must equal --ranks: tensor parallelism is not implemented)");
+  p.add("--ranks", &ranks, "N", "also show per-rank weight, KV-cache and activation bytes over N ranks");
+  p.add("--tp", &tp, "T", "with --ranks: tensor-parallel degree (divides N; default 1)");
+  p.add("--ep", &ep, "E", "with --ranks: expert-parallel degree (divides N; default N)");
+  p.add("--ctx", &ctx, "N", "with --ranks: context length for the KV-cache column (default 4096)");
   if (!p.parse(args)) return 0;
   if (model.empty() == preset.empty()) fail("give exactly one of --model DIR or --preset NAME");
   ModelConfig c;
@@ -145,11 +111,9 @@ int run(const std::vector<std::string>& args) {
   }
   std::printf("\ndeployed = REF-1 layout: absorbed bf16 latent+rope, naive bf16 per-head K/V, indexer "
               "e4m3 key + fp32 scale (MODEL §6.5, §7.7)\n");
-  if (p.given("--ep") && !p.given("--ranks")) ranks = ep;
-  if (p.given("--ep") && ep != ranks)
-    fail("--ep " + std::to_string(ep) + " differs from --ranks " + std::to_string(ranks) +
-         " (every rank is an expert-parallel rank; tensor parallelism is not implemented)");
-  if (p.given("--ranks") || p.given("--ep")) print_ranks(c, ranks, total);
+  if (!p.given("--ranks") && (p.given("--ep") || p.given("--tp"))) ranks = std::max(tp, ep);
+  if (ctx < 1) fail("--ctx: must be at least 1");
+  if (ranks) print_ranks(c, ranks, tp, ep, ctx);
   return 0;
 }
 

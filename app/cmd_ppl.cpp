@@ -366,7 +366,7 @@ int run(const std::vector<std::string>& args) {
     ModelOptions o{r.v.attn, r.v.mla, ctx, threads};
     o.device = dev_opt.device;
     o.numerics = r.v.numerics;
-    o.parallel = dev_opt.parallel;
+    o.parallel = dev_opt.parallel, o.tp = dev_opt.tp, o.ep = dev_opt.ep;
     // A variant that changes the checkpoint (index_topk, a random indexer) gets its own load;
     // the mapped files are shared by the page cache, only the small vectors are copied.
     const bool topk_override = r.v.index_topk > 0 && r.v.attn == AttnMode::kSparse;

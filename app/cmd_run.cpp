@@ -71,7 +71,11 @@ int run(const std::vector<std::string>& args) {
 
   std::unique_ptr<DumpWriter> writer;
   Observer obs;
-  if (!dump.empty() && output_rank()) {  // under --parallel ep every rank holds the same tensors
+  // Rank 0 writes the dump; the other ranks observe too (a no-op observer) so that a tensor
+  // gathered over the TP group for the dump (per-head tensors under --tp) is gathered by all.
+  Observer quiet_obs = [](const TensorEvent&) {};
+  const bool rank_observes = !dump.empty() && !output_rank();
+  if (!dump.empty() && output_rank()) {
     DumpMeta meta;
     meta.producer = "dsv32 run";
     meta.version = kVersion;
@@ -93,13 +97,14 @@ int run(const std::vector<std::string>& args) {
   std::vector<float> logits(n * V);
   std::vector<int32_t> ids32(rs.ids.begin(), rs.ids.end());
   Stopwatch pf_sw;
-  m.forward(ids32.data(), prefill, 0, logits.data(), writer ? &obs : nullptr);
+  const Observer* o = writer ? &obs : rank_observes ? &quiet_obs : nullptr;
+  m.forward(ids32.data(), prefill, 0, logits.data(), o);
   const double prefill_s = pf_sw.seconds();
   Stopwatch dec_sw;
   std::unique_ptr<Progress> bar;
   if (!quiet && n - prefill > 16) bar = std::make_unique<Progress>("decode", n - prefill);
   for (int64_t t = prefill; t < n; ++t) {
-    m.forward(&ids32[t], 1, t, &logits[t * V], writer ? &obs : nullptr);
+    m.forward(&ids32[t], 1, t, &logits[t * V], o);
     if (bar) bar->update(t - prefill + 1);
   }
   const double decode_s = dec_sw.seconds();
@@ -133,9 +138,12 @@ int run(const std::vector<std::string>& args) {
               "deployed bf16/fp8 layout %lld bytes/token\n",
               (long long)kv.per_token, (long long)kv.mla_per_layer, (long long)kv.indexer_per_layer,
               (long long)kv.deployed_per_token);
-  if (m.options().parallel == Parallel::kEp)
-    std::printf("ranks   %d (expert-parallel: %d routed experts split in contiguous blocks)\n", current_world().size,
-                c.n_routed_experts);
+  if (m.options().parallel == Parallel::kEp) {
+    const RankLayout l = rank_layout(current_world(), m.options().tp, m.options().ep);
+    std::printf("ranks   %d (expert-parallel over %d: %d routed experts split in contiguous blocks; "
+                "tensor-parallel over %d: %d heads split)\n",
+                l.world, l.ep, c.n_routed_experts, l.tp, c.n_heads);
+  }
   if (!dump.empty()) std::printf("dump    %s\n", dump.c_str());
   return 0;
 }

@@ -18,6 +18,10 @@ void DeviceChoice::add_options(ArgParser& p) {
   p.add("--parallel", &parallel, "MODE",
         "none | ep (routed experts split over the MPI ranks: mpirun -np N dsv32 ...; bit-identical to one "
         "process) | auto (ep when started by mpirun with N > 1)");
+  p.add("--tp", &tp, "T",
+        "under mpirun: tensor parallelism over T ranks (attention heads, dense MLP and shared-expert columns "
+        "split; partial sums reduced in rank order; T divides N; exact profile)");
+  p.add("--ep", &ep, "E", "under mpirun: routed experts split over E ranks (E divides N; default N)");
   p.add("--gpu-gemm", &gpu_gemm, "PREC", "old spelling of --numerics for the GPU: fp32 = exact, bf16, fp8");
 }
 
@@ -34,6 +38,10 @@ void DeviceChoice::apply(ModelOptions& o) const {
   }
   o.numerics = numerics_profile(name).name;  // unknown names fail here, before any file is read
   o.parallel = parse_parallel(parallel);
+  o.tp = tp, o.ep = ep;
+  if (o.parallel == Parallel::kNone && (tp != 1 || ep != 0))
+    fail("--tp/--ep: need ranks (mpirun -np N dsv32 ... with N > 1, or --parallel ep)");
+  if (o.parallel == Parallel::kEp) rank_layout(mpi_world(), tp, ep);  // T and E must divide N
   if (o.parallel == Parallel::kEp && mpi_world().rank != 0 && !std::freopen("/dev/null", "w", stdout))
     fail("--parallel ep: cannot silence the stdout of rank " + std::to_string(current_world().rank));
 }

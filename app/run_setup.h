@@ -15,6 +15,7 @@ namespace dsv32::app {
 // --gpu-gemm fp32|bf16|fp8 stays as the old spelling of --numerics exact|bf16|fp8.
 struct DeviceChoice {
   std::string device = "cpu", numerics = "exact", gpu_gemm, parallel = "auto";
+  int tp = 1, ep = 0;  // --tp T, --ep E (model/parallel.h RankLayout; ep 0 = every rank)
   void add_options(ArgParser& p);
   // Sets o.device, o.numerics and o.parallel; throws Error for unknown values. --parallel ep
   // starts MPI here, before any file is read, and sends the stdout of every rank but 0 to

@@ -14,7 +14,8 @@ void LayerProgram::ffn_block(int layer, int64_t S, int64_t P) {
   Workspace& ws = ws_;
   const MlpRules rules{prof_.rule(Point::kProj), prof_.rule(Point::kSwigluMid).out};
   if (!L.is_moe) {
-    ops_->mlp(rules, L.mlp, ws.x.f(), S, ws.ffn.f());
+    ops_->mlp(rules, tp_[layer].mlp, ws.x.f(), S, ws.ffn.f());  // under TP: this rank's columns, reduced
+    tp_reduce(ws.ffn.f(), S * D);
     emit("ffn_out", layer, P, {S, D}, ws.ffn.p);
     return;
   }
@@ -22,7 +23,7 @@ void LayerProgram::ffn_block(int layer, int64_t S, int64_t P) {
   MoeCall m;
   m.tokens = S, m.hidden = D, m.top_k = c_.n_experts_per_tok;
   m.experts = L.experts.data(), m.n_experts = int64_t(L.experts.size());
-  m.shared = L.has_shared ? &L.shared : nullptr;
+  m.shared = L.has_shared ? &tp_[layer].shared : nullptr;  // under TP a slice, reduced in moe_experts
   m.rules = rules;
   m.sum = prof_.rule(Point::kMoeSum).out;
   ops_->moe_experts(m, ws.x.f(), ws.rids.i(), rids_host_.data(), ws.rweights.f(), ws.ffn.f());

@@ -88,6 +88,9 @@ class ForwardingOps : public Ops {
                    const float* weights, float* y) override {
     in_->moe_experts(m, x, ids, ids_host, weights, y);
   }
+  void tp_allgather(const float* mine, float* all, const int64_t* counts) override {
+    in_->tp_allgather(mine, all, counts);
+  }
 
  private:
   std::unique_ptr<Ops> in_;

@@ -20,8 +20,9 @@ namespace {
 //   kF32  W_UKᵀ = code·scale in fp32; W_UV = views of kv_b (dequantized on the fly, never copied)
 //   kBf16 both rounded to bf16 once, as the official code's weight_dequant returns them; with
 //         power-of-two scales the rounding is exact, so the two rules agree bit for bit there.
-AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, AbsorbedWeights how) {
-  const int64_t H = c.n_heads, dn = c.qk_nope_head_dim, dv = c.v_head_dim, rkv = c.kv_lora_rank;
+// kv_b: this rank's heads (the whole matrix in one process; a row slice under TP), H of them.
+AbsorbedHeads absorbed_heads(const Weight& kv_b, int64_t H, const ModelConfig& c, AbsorbedWeights how) {
+  const int64_t dn = c.qk_nope_head_dim, dv = c.v_head_dim, rkv = c.kv_lora_rank;
   const bool bf16 = how == AbsorbedWeights::kBf16;
   const int64_t uk_size = rkv * dn, per_head = uk_size + (bf16 ? dv * rkv : 0);
   AbsorbedHeads a;
@@ -31,11 +32,11 @@ AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, Absorb
   auto store = [&](int64_t i, float v) { bf16 ? void(a.bf16[i] = f32_to_bf16(v)) : void(a.f32[i] = v); };
   for (int64_t h = 0; h < H; ++h) {
     for (int64_t d = 0; d < dn; ++d) {  // W_UKᵀ[h][c][d] = kv_b[h·(d_n+d_v) + d][c]
-      L.kv_b.row_to_f32(h * (dn + dv) + d, 0, rkv, row.data());
+      kv_b.row_to_f32(h * (dn + dv) + d, 0, rkv, row.data());
       for (int64_t k = 0; k < rkv; ++k) store(h * per_head + k * dn + d, row[k]);
     }
     for (int64_t i = 0; bf16 && i < dv; ++i) {
-      L.kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, row.data());
+      kv_b.row_to_f32(h * (dn + dv) + dn + i, 0, rkv, row.data());
       for (int64_t k = 0; k < rkv; ++k) store(h * per_head + uk_size + i * rkv + k, row[k]);
     }
     Weight uk;
@@ -44,7 +45,7 @@ AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, Absorb
     uk.data = bf16 ? static_cast<const void*>(&a.bf16[h * per_head]) : &a.f32[h * per_head];
     a.wuk.push_back(uk);
     if (!bf16) {
-      a.wuv.push_back(L.kv_b.rows_slice(h * (dn + dv) + dn, dv));
+      a.wuv.push_back(kv_b.rows_slice(h * (dn + dv) + dn, dv));
       continue;
     }
     Weight uv = uk;
@@ -54,16 +55,18 @@ AbsorbedHeads absorbed_heads(const LayerWeights& L, const ModelConfig& c, Absorb
   return a;
 }
 
+// Every matrix this rank reads: t holds its TP share of the attention and MLP weights (the
+// checkpoint's own views when T = 1).
 template <class F>
-void for_each_weight(const LayerWeights& L, bool sparse, F&& f) {
-  f(L.q_a), f(L.q_b), f(L.kv_a), f(L.kv_b), f(L.o);
+void for_each_weight(const LayerWeights& L, const TpLayer& t, bool sparse, F&& f) {
+  f(L.q_a), f(t.q_b), f(L.kv_a), f(t.kv_b), f(t.o);
   if (sparse) f(L.indexer.wq_b), f(L.indexer.wk), f(L.indexer.weights_proj);
   auto mlp = [&](const MlpWeights& m) { f(m.gate), f(m.up), f(m.down); };
-  if (!L.is_moe) mlp(L.mlp);
+  if (!L.is_moe) mlp(t.mlp);
   if (L.is_moe) {
     f(L.router);
     for (const MlpWeights& e : L.experts) mlp(e);
-    if (L.has_shared) mlp(L.shared);
+    if (L.has_shared) mlp(t.shared);
   }
 }
 
@@ -77,33 +80,32 @@ LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const Mo
   if (opt_.max_ctx < 1) fail("context capacity must be at least 1 position");
   if (prof_.indexer == IndexerKeys::kFp8 && c_.has_indexer && c_.index_head_dim > 128)
     fail(c_.source + ": --numerics " + prof_.name + " needs index_head_dim <= 128 (one FP8 scale per indexer head)");
-  if (opt_.parallel == Parallel::kEp) {
-    const World w = mpi_world();
-    if (w.size > c_.n_routed_experts)
-      fail(c_.source + ": n_routed_experts: " + std::to_string(c_.n_routed_experts) + " experts cannot be split over " +
-           std::to_string(w.size) + " ranks (--parallel ep needs at most one rank per expert)");
-  }
-  ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx, opt_.parallel);
+  tp_setup();
+  if (lay_.ep > 1 && lay_.ep > c_.n_routed_experts)
+    fail(c_.source + ": n_routed_experts: " + std::to_string(c_.n_routed_experts) + " experts cannot be split over " +
+         std::to_string(lay_.ep) + " ranks (--parallel ep needs at most one rank per expert)");
+  ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx, opt_.parallel, opt_.tp, opt_.ep);
   if (const std::string why = ops_->lacks(prof_, c_); !why.empty())
     fail("--numerics " + std::string(prof_.name) + ": " + why);
   // The bf16 cache mirrors are a profile column; they are kept only where the decode kernels that
   // read them take this config's shapes (kernels/cuda/mla_decode.h, indexer.h); otherwise decode
   // reads the fp32 rows.
-  const int64_t T = opt_.max_ctx, H = c_.n_heads, lat = c_.kv_lora_rank + c_.qk_rope_head_dim;
+  const int64_t T = opt_.max_ctx, H = hl_, lat = c_.kv_lora_rank + c_.qk_rope_head_dim;  // H: this rank's heads
   if (prof_.decode_bf16_cache) {
     bf16_mla_ = absorbed_ && H % 16 == 0 && c_.kv_lora_rank == 512 &&
                 c_.qk_rope_head_dim == 64;
     bf16_indexer_ = sparse_ && c_.index_head_dim % 16 == 0 && c_.index_head_dim <= 256 && c_.index_n_heads <= 64;
   }
 
-  for (const LayerWeights& L : w_->layers) {
-    for_each_weight(L, sparse_, [&](const Weight& x) { ops_->prepare(x); });
+  for (size_t l = 0; l < w_->layers.size(); ++l) {
+    const LayerWeights& L = w_->layers[l];
+    for_each_weight(L, tp_[l], sparse_, [&](const Weight& x) { ops_->prepare(x); });
     for (const std::vector<float>* v : {&L.attn_norm, &L.q_a_norm, &L.kv_a_norm, &L.ffn_norm})
       ops_->prepare(*v);
     if (sparse_) ops_->prepare(L.indexer.k_norm_w), ops_->prepare(L.indexer.k_norm_b);
     if (L.is_moe && !L.router_bias.empty()) ops_->prepare(L.router_bias);
     if (absorbed_) {
-      heads_.push_back(absorbed_heads(L, c_, prof_.absorbed));
+      heads_.push_back(absorbed_heads(tp_[l].kv_b, hl_, c_, prof_.absorbed));
       ops_->prepare_heads(heads_.back().wuk);
       ops_->prepare_heads(heads_.back().wuv);
     }
@@ -115,7 +117,7 @@ LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const Mo
 
   cache_.resize(c_.n_layers);
   for (LayerCache& lc : cache_) {
-    ops_->ensure(lc.mla, size_t(T * mla_cache_row_floats(c_, opt_.mla)) * 4);
+    ops_->ensure(lc.mla, size_t(T * mla_row()) * 4);
     ops_->zero(lc.mla);
     if (!absorbed_) ops_->ensure(lc.v, size_t(T * H * c_.v_head_dim) * 4), ops_->zero(lc.v);
     if (sparse_) ops_->ensure(lc.indexer, size_t(T * c_.index_head_dim) * 4), ops_->zero(lc.indexer);
@@ -135,13 +137,13 @@ LayerProgram::~LayerProgram() {
   Workspace& ws = ws_;
   free_all({&ws.h, &ws.x, &ws.o, &ws.ffn, &ws.cq, &ws.q, &ws.z, &ws.kvb, &ws.qa, &ws.lat_o, &ws.attn, &ws.qi, &ws.ki,
             &ws.wi, &ws.qi_scale, &ws.iscores, &ws.topk, &ws.topk_n,
-            &ws.rlogits, &ws.rselect, &ws.rweights, &ws.rids, &ws.logits});
+            &ws.rlogits, &ws.rselect, &ws.rweights, &ws.rids, &ws.logits, &ws.tp, &ws.tp_heads});
 }
 
 // Grows every activation buffer to S tokens and E visible positions (grow-only: decode after
 // the first prefill reuses them). Buffers a mode does not use stay empty.
 void LayerProgram::reserve(int64_t S, int64_t E) {
-  const int64_t D = c_.hidden_size, H = c_.n_heads, dqk = c_.qk_head_dim(), dn = c_.qk_nope_head_dim;
+  const int64_t D = c_.hidden_size, H = hl_, dqk = c_.qk_head_dim(), dn = c_.qk_nope_head_dim;  // H: this rank's
   const int64_t dv = c_.v_head_dim, rkv = c_.kv_lora_rank, lat = rkv + c_.qk_rope_head_dim;
   const int64_t HI = c_.index_n_heads, dI = c_.index_head_dim, K = c_.index_topk;
   const int64_t ER = c_.n_routed_experts, KX = c_.n_experts_per_tok;
@@ -281,7 +283,7 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
 
 float* LayerProgram::mla_cache_row(int layer, int64_t pos) {
   if (!ops_->host_memory()) fail("mla_cache_row: the " + device_name() + " backend's cache is not host memory");
-  return cache_.at(layer).mla.f() + pos * mla_cache_row_floats(c_, opt_.mla);
+  return cache_.at(layer).mla.f() + pos * mla_row();
 }
 
 float* LayerProgram::indexer_cache_row(int layer, int64_t pos) {

@@ -32,6 +32,7 @@ struct Workspace {
   Buf topk, topk_n;                       // [S, index_topk], [S]
   Buf rlogits, rselect, rweights, rids;   // router [S, E_r], [S, E_r], [S, K], [S, K]
   Buf logits;                             // [S, V]
+  Buf tp, tp_heads;                       // TP: gathered partials [T, S, D]; gathered heads [S, H, w]
 };
 
 struct LayerCache {
@@ -48,6 +49,15 @@ struct AbsorbedHeads {
   std::vector<Weight> wuk, wuv;
   std::vector<float> f32;     // kF32: W_UKᵀ [H, r_kv, d_n] (W_UV are views of kv_b)
   std::vector<uint16_t> bf16; // kBf16: per head [W_UKᵀ | W_UV]
+};
+
+// This rank's share of a layer's weights under tensor parallelism (tensor_parallel.cpp): heads
+// [h0, h0 + H_loc) of q_b / kv_b (row slices: views of the checkpoint) and the matching columns
+// of o_proj; columns [i0, i1) of the dense MLP and the shared expert (gate/up row slices, a
+// down_proj column copy). With T = 1 every member is the checkpoint's own view.
+struct TpLayer {
+  Weight q_b, kv_b, o;
+  MlpWeights mlp, shared;
 };
 
 class LayerProgram {
@@ -73,6 +83,8 @@ class LayerProgram {
   void round(Point pt, float* x, int64_t n) { round(pt, x, 1, n, n); }
   void round(Point pt, float* x, int64_t rows, int64_t width, int64_t stride);
   bool observed() const { return obs_ && *obs_; }
+  // Floats of one position's MLA cache row on this rank: the latent (absorbed) or H_loc·d_qk.
+  int64_t mla_row() const { return absorbed_ ? c_.kv_lora_rank + c_.qk_rope_head_dim : hl_ * c_.qk_head_dim(); }
   const void* on_host(const void* p, size_t bytes, std::vector<float>& scratch);
   // Reports a tensor in backend memory (no-op without an observer; copies to the host first where
   // the backend's memory is not the host's).
@@ -88,6 +100,14 @@ class LayerProgram {
   void write_cache(int layer, int64_t S, int64_t P);
   // indexer.cpp
   void indexer_select(int layer, int64_t S, int64_t P);    // fills ws.topk, ws.topk_n
+  // tensor_parallel.cpp
+  void tp_setup();                                          // lay_, h0_, hl_, tp_
+  TpLayer tp_layer(const LayerWeights& L);
+  Weight cols_copy(const Weight& w, int64_t c0, int64_t n);  // owned in tp_store_
+  void tp_reduce(float* y, int64_t n);                      // y = Σ_r partial_r (rank order)
+  // A per-head tensor (rows × local heads × width at the strides) with every rank's heads, as a
+  // contiguous [rows, H, width] backend buffer (ws.tp_heads); `src` itself when T = 1 and dense.
+  const float* tp_gather_heads(const float* src, int64_t rows, int64_t width, int64_t row_stride, int64_t head_stride);
   // ffn.cpp
   void ffn_block(int layer, int64_t S, int64_t P);         // ws.x -> ws.ffn
   void route(int layer, int64_t S, int64_t P);             // router -> ws.rids, ws.rweights
@@ -97,6 +117,11 @@ class LayerProgram {
   ModelOptions opt_;
   const NumericsProfile& prof_;
   std::unique_ptr<Ops> ops_;
+  RankLayout lay_;                  // {1 rank} without --parallel
+  int64_t h0_ = 0, hl_ = 0;         // this rank's heads [h0, h0 + hl) (all H when T = 1)
+  std::vector<int64_t> tp_heads_;   // heads per TP rank
+  std::vector<TpLayer> tp_;         // per layer
+  std::vector<std::vector<uint8_t>> tp_store_;  // column copies (o_proj, down_proj slices)
   bool absorbed_, sparse_, bf16_mla_ = false, bf16_indexer_ = false;
   RopeTable rope_;
   std::vector<AbsorbedHeads> heads_;

@@ -7,8 +7,8 @@ namespace dsv32 {
 
 // The rows [P, P+S) of this layer's cache from z = [c_KV ; k_rope] (and, naive, kv_b's up-projection).
 void LayerProgram::write_cache(int layer, int64_t S, int64_t P) {
-  const LayerWeights& L = w_->layers[layer];
-  const int64_t H = c_.n_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dqk = dn + dr;
+  const TpLayer& t = tp_[layer];
+  const int64_t H = hl_, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dqk = dn + dr;  // H: this rank's heads
   const int64_t dv = c_.v_head_dim, rkv = c_.kv_lora_rank, lat = rkv + dr;
   LayerCache& lc = cache_[layer];
   const float* z = ws_.z.f();
@@ -22,7 +22,7 @@ void LayerProgram::write_cache(int layer, int64_t S, int64_t P) {
   // shared k_rope broadcast into every head (source head stride 0).
   const int64_t kvw = dn + dv;
   float* kvb = ws_.kvb.f();
-  proj(Point::kProj, z, S, lat, L.kv_b, kvb, H * kvw);
+  proj(Point::kProj, z, S, lat, t.kv_b, kvb, H * kvw);
   float* k = lc.mla.f() + P * H * dqk;
   ops_->copy({S, H, dn, H * dqk, dqk, H * kvw, kvw}, kvb, k);
   ops_->copy({S, H, dr, H * dqk, dqk, lat, 0}, z + rkv, k + dn);
@@ -31,7 +31,8 @@ void LayerProgram::write_cache(int layer, int64_t S, int64_t P) {
 
 void LayerProgram::attention_block(int layer, int64_t S, int64_t P) {
   const LayerWeights& L = w_->layers[layer];
-  const int64_t H = c_.n_heads, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dqk = dn + dr;
+  const TpLayer& t = tp_[layer];  // this rank's heads [h0, h0 + H) under TP (tensor_parallel.cpp)
+  const int64_t H = hl_, dn = c_.qk_nope_head_dim, dr = c_.qk_rope_head_dim, dqk = dn + dr;
   const int64_t dv = c_.v_head_dim, rq = c_.q_lora_rank, rkv = c_.kv_lora_rank, lat = rkv + dr;
   const double eps = c_.rms_norm_eps;
   Workspace& ws = ws_;
@@ -42,11 +43,17 @@ void LayerProgram::attention_block(int layer, int64_t S, int64_t P) {
   ops_->rmsnorm(cq, S, rq, rq, L.q_a_norm, eps, cq, rq);
   round(Point::kLatentNorm, cq, S * rq);
   emit("q_latent", layer, P, {S, rq}, cq);
-  proj(Point::kProj, cq, S, L.q_b, q);
+  proj(Point::kProj, cq, S, t.q_b, q);
   ops_->rope(rope_, RopeLayout::kInterleaved, q + dn, S, H * dqk, H, dqk, P);
   round(Point::kRope, q, S * H * dqk);  // the nope parts are stored already (idempotent)
-  emit_strided("q_nope", layer, P, S, H, dn, q, H * dqk, dqk);
-  emit_strided("q_rope", layer, P, S, H, dr, q + dn, H * dqk, dqk);
+  if (lay_.tp == 1) {
+    emit_strided("q_nope", layer, P, S, H, dn, q, H * dqk, dqk);
+    emit_strided("q_rope", layer, P, S, H, dr, q + dn, H * dqk, dqk);
+  } else if (observed()) {  // every rank's heads, gathered (collective: every rank observes)
+    const int64_t HA = c_.n_heads;
+    emit("q_nope", layer, P, {S, HA, dn}, tp_gather_heads(q, S, dn, H * dqk, dqk));
+    emit("q_rope", layer, P, {S, HA, dr}, tp_gather_heads(q + dn, S, dr, H * dqk, dqk));
+  }
 
   // Keys: z = kv_a x = [c_raw ; k_rope_raw] [S, r_kv + d_r]; c_KV = RMSNorm(c_raw) in place
   // (rows at stride r_kv + d_r); RoPE on k_rope.
@@ -89,8 +96,11 @@ void LayerProgram::attention_block(int layer, int64_t S, int64_t P) {
     ops_->attend(a, qa, lc.mla.f(), lc.mla.f(), index, count, c_.index_topk, S, P, lat_o);
     ops_->linear_heads(prof_.rule(Point::kAbsorbOut), ah.wuv, lat_o, S, H * rkv, rkv, attn, H * dv, dv);
   }
-  emit("attn_out", layer, P, {S, H, dv}, attn);
-  proj(Point::kProj, attn, S, L.o, ws.o.f());
+  if (lay_.tp == 1) emit("attn_out", layer, P, {S, H, dv}, attn);
+  else if (observed()) emit("attn_out", layer, P, {S, c_.n_heads, dv}, tp_gather_heads(attn, S, dv, H * dv, dv));
+  // Under TP this is the partial sum over this rank's heads' columns of o_proj, then reduced.
+  proj(Point::kProj, attn, S, t.o, ws.o.f());
+  tp_reduce(ws.o.f(), S * c_.hidden_size);
   emit("o_proj", layer, P, {S, c_.hidden_size}, ws.o.f());
 }
 

@@ -46,7 +46,9 @@ struct ModelOptions {
   int threads = 1;
   Device device = Device::kCpu;
   std::string numerics = "exact";  // a profile of model/numerics.h; checked when the model is built
-  Parallel parallel = Parallel::kNone;  // kEp: routed experts split over the MPI ranks (model/parallel.h)
+  Parallel parallel = Parallel::kNone;  // kEp: the forward pass runs over the MPI ranks (model/parallel.h)
+  int tp = 1;  // with kEp: tensor-parallel degree (heads and MLP columns split over T ranks)
+  int ep = 0;  // with kEp: expert-parallel degree; 0 = every rank (RankLayout, model/parallel.h)
 };
 
 // KV-cache footprint per token, in bytes, as this harness stores it (fp32) and as the official

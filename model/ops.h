@@ -170,11 +170,21 @@ class Ops {
   // ids_host: the same ids in host memory (a device backend sizes its grouped GEMMs from them).
   virtual void moe_experts(const MoeCall& m, const float* x, const int32_t* ids, const int32_t* ids_host,
                            const float* weights, float* y) = 0;
+
+  // Tensor parallelism (model/parallel.h RankLayout): every rank of this rank's TP group
+  // contributes counts[tp_rank] floats `mine`; all [Σ counts] receives them concatenated in rank
+  // order, identical on every rank. A backend without ranks is a group of one (a copy). The layer
+  // program sums partial projections from it in rank order (deterministic for a given T) and
+  // gathers per-head tensors for dumps.
+  virtual void tp_allgather(const float* mine, float* all, const int64_t* counts);
+  // MoeCall::shared under TP is this rank's slice of the shared expert; its partial output is
+  // reduced (tp_allgather + rank-order sum) inside moe_experts, before the routed combine.
 };
 
 // The backend for `device` ("cpu" builds CpuOps; "cuda" CudaOps where compiled in), wrapped in
-// the expert-parallel decorator for Parallel::kEp (model/parallel.h; initialises MPI). Throws
+// the rank decorator for Parallel::kEp (model/parallel.h; initialises MPI; tp/ep as RankLayout). Throws
 // Error for an unavailable device or a build without MPI.
-std::unique_ptr<Ops> make_ops(bool cuda, int threads, int64_t max_ctx, Parallel parallel = Parallel::kNone);
+std::unique_ptr<Ops> make_ops(bool cuda, int threads, int64_t max_ctx, Parallel parallel = Parallel::kNone, int tp = 1,
+                              int ep = 0);
 
 }  // namespace dsv32

@@ -39,6 +39,28 @@ std::pair<int64_t, int64_t> expert_block(int64_t n_experts, int ranks, int rank)
   return {n_experts * rank / ranks, n_experts * (rank + 1) / ranks};
 }
 
+RankLayout rank_layout(World w, int tp, int ep) {
+  RankLayout l;
+  l.world = w.size, l.rank = w.rank;
+  l.tp = tp, l.ep = ep == 0 ? w.size : ep;
+  if (l.tp < 1 || l.tp > w.size || w.size % l.tp)
+    fail("--tp " + std::to_string(tp) + ": the tensor-parallel degree must divide the " + std::to_string(w.size) +
+         " ranks");
+  if (l.ep < 1 || l.ep > w.size || w.size % l.ep)
+    fail("--ep " + std::to_string(ep) + ": the expert-parallel degree must divide the " + std::to_string(w.size) +
+         " ranks");
+  l.tp_rank = w.rank % l.tp, l.ep_rank = w.rank % l.ep;
+  return l;
+}
+
+std::pair<int64_t, int64_t> split_range(int64_t n, int64_t unit, int parts, int i) {
+  // Whole scale blocks, else multiples of 16 (the linear kernel's lanes), else single columns.
+  if (unit < 1 || n % unit || n / unit < parts) unit = 16;
+  if (n % unit || n / unit < parts) unit = 1;
+  const int64_t units = n / unit;
+  return {unit * (units * i / parts), unit * (units * (i + 1) / parts)};
+}
+
 #ifndef DSV32_WITH_MPI
 bool mpi_built() { return false; }
 World mpi_world() {

@@ -50,6 +50,10 @@ struct EpStats {
   int64_t exchanges = 0;       // MoE layer calls
   int64_t bytes_received = 0;  // expert rows computed by other ranks, D·4 bytes each
   double seconds = 0;
+  // Tensor-parallel gathers (o_proj / MLP partial sums, per-head dump tensors): calls, bytes
+  // received from the other ranks of the TP group, seconds from posting to completion.
+  int64_t tp_gathers = 0, tp_bytes_received = 0;
+  double tp_seconds = 0;
 };
 EpStats ep_stats();
 void ep_stats_reset();
@@ -58,5 +62,27 @@ void ep_stats_reset();
 // most one). Contiguous blocks keep each rank's expert outputs one slice of the grouped rows
 // (kernels/cpu/moe_experts.h), so the exchange is a single all-gather with no reordering.
 std::pair<int64_t, int64_t> expert_block(int64_t n_experts, int ranks, int rank);
+
+// How N ranks share the work (README "Running over ranks"). Tensor parallelism over T ranks
+// splits the attention heads, the dense MLP's and the shared expert's intermediate columns;
+// expert parallelism over E ranks splits the routed experts. Both T and E divide N:
+//   TP group of rank r: ranks [T·⌊r/T⌋, T·⌊r/T⌋ + T), tp_rank = r mod T
+//   EP group of rank r: ranks [E·⌊r/E⌋, E·⌊r/E⌋ + E), ep_rank = r mod E
+// After each TP reduction every rank of a TP group holds the same activations, and the EP
+// exchange needs only identical MoE inputs within an EP group, so any such T, E compose. The
+// official layout is T = E = N; N/T TP groups (or N/E EP groups) beyond one compute the same
+// thing redundantly (data parallelism over tokens is not done).
+struct RankLayout {
+  int world = 1, rank = 0;
+  int tp = 1, tp_rank = 0;
+  int ep = 1, ep_rank = 0;
+};
+// tp ≥ 1; ep = 0 means every rank (E = N). Throws Error when T or E does not divide N.
+RankLayout rank_layout(World w, int tp, int ep);
+
+// [lo, hi) of the i-th of `parts` balanced pieces of n items, cut at multiples of `unit` when n
+// has at least `parts` units (FP8 weights keep whole 128-column scale blocks), else at multiples
+// of 16, else anywhere.
+std::pair<int64_t, int64_t> split_range(int64_t n, int64_t unit, int parts, int i);
 
 }  // namespace dsv32

@@ -58,11 +58,11 @@ gpu::GemmPrecision precision(Gemm g) {
 
 class CudaOps final : public Ops {
  public:
-  CudaOps(int64_t max_ctx) : ctx_(nullptr, gpu::context_destroy) {
+  CudaOps(int64_t max_ctx, int device) : ctx_(nullptr, gpu::context_destroy) {
     if (max_ctx >= (int64_t(1) << 31)) fail("--ctx: the CUDA path indexes positions with int32");
     std::string why;
     if (!gpu::device_available(&why)) fail("--device cuda: no CUDA device: " + why);
-    ctx_.reset(gpu::context_create(0));
+    ctx_.reset(gpu::context_create(device));
     std::vector<int32_t> arange1(static_cast<size_t>(max_ctx));
     for (int64_t t = 0; t < max_ctx; ++t) arange1[t] = int32_t(t + 1);
     arange1_ = gpu::DeviceArray<int32_t>(*ctx_, arange1);
@@ -303,6 +303,6 @@ void CudaOps::attend(const AttendCall& a, const float* q, const float* keys, con
 
 }  // namespace
 
-std::unique_ptr<Ops> make_cuda_ops(int64_t max_ctx) { return std::make_unique<CudaOps>(max_ctx); }
+std::unique_ptr<Ops> make_cuda_ops(int64_t max_ctx, int device) { return std::make_unique<CudaOps>(max_ctx, device); }
 
 }  // namespace dsv32

@@ -19,11 +19,13 @@
 // ranks holding its experts, return the outputs) would move the same rows but skip the
 // redundant attention; it needs token-sharded attention to pay off, a later step.
 //
-// GPUs (--device cuda): the inner backend is then CudaOps and x, y, yg are device memory. The
-// exchange of step 4 becomes an ncclGroupStart / ncclBroadcast-per-rank (or ncclAllGather on
-// equal padded blocks) / ncclGroupEnd on the backend's stream, with the communicator created
-// from an ncclUniqueId that rank 0 broadcasts over MPI_COMM_WORLD; steps 2–3 map onto
-// gpu::moe_experts restricted to the block. Not built yet: make_ep_ops rejects a device backend.
+// Tensor parallelism: tp_allgather below (an MPI_Iallgatherv over the TP group) carries the
+// layer program's o_proj / down_proj partials (model/tensor_parallel.cpp); moe_experts reduces a
+// TP-split shared expert before the routed combine.
+//
+// GPUs (--device cuda): NcclOps (nccl_ops.cpp) instead, TP only. The EP exchange of step 4 would
+// be the same ncclBroadcast-per-rank group on grouped rows, with steps 2–3 on gpu::moe_experts
+// restricted to the block (not built).
 // The C API only: without these, Open MPI's and MPICH's mpi.h pull in the deprecated C++ bindings
 // (and a link dependency on libmpi_cxx).
 #define OMPI_SKIP_MPICXX 1
@@ -65,27 +67,72 @@ std::string mpi_error_text(int code) {
 
 class EpOps final : public ForwardingOps {
  public:
-  EpOps(std::unique_ptr<Ops> inner, World w) : ForwardingOps(std::move(inner)), w_(w) {}
+  // The EP and TP groups of RankLayout (model/parallel.h): ranks sharing ⌊r/E⌋ (⌊r/T⌋), ordered by
+  // world rank, so that group rank = r mod E (r mod T).
+  EpOps(std::unique_ptr<Ops> inner, World w, int tp, int ep) : ForwardingOps(std::move(inner)) {
+    l_ = rank_layout(w, tp, ep);
+    check(MPI_Comm_split(MPI_COMM_WORLD, w.rank / l_.ep, l_.ep_rank, &ep_comm_), "MPI_Comm_split (EP)");
+    check(MPI_Comm_split(MPI_COMM_WORLD, w.rank / l_.tp, l_.tp_rank, &tp_comm_), "MPI_Comm_split (TP)");
+    MPI_Comm_set_errhandler(ep_comm_, MPI_ERRORS_RETURN);
+    MPI_Comm_set_errhandler(tp_comm_, MPI_ERRORS_RETURN);
+  }
   ~EpOps() override {
     if (row_type_ != MPI_DATATYPE_NULL) MPI_Type_free(&row_type_);
+    MPI_Comm_free(&ep_comm_);
+    MPI_Comm_free(&tp_comm_);
   }
 
   std::string device_name() const override {
-    return inner().device_name() + " (expert-parallel rank " + std::to_string(w_.rank) + " of " +
-           std::to_string(w_.size) + ")";
+    std::string s = inner().device_name() + " (expert-parallel rank " + std::to_string(l_.ep_rank) + " of " +
+                    std::to_string(l_.ep);
+    if (l_.tp > 1) s += ", tensor-parallel rank " + std::to_string(l_.tp_rank) + " of " + std::to_string(l_.tp);
+    if (l_.ep != l_.world) s += "; world rank " + std::to_string(l_.rank) + " of " + std::to_string(l_.world);
+    return s + ")";
+  }
+
+  // The TP group's all-gather in rank order (MPI_Iallgatherv, waited on with the timeout).
+  void tp_allgather(const float* mine, float* all, const int64_t* counts) override {
+    tp_counts_.resize(size_t(l_.tp));
+    tp_displs_.resize(size_t(l_.tp));
+    int64_t off = 0;
+    for (int t = 0; t < l_.tp; ++t) {
+      if (counts[t] > INT32_MAX || off > INT32_MAX) fail("--tp: a gather of more than 2^31 floats per rank");
+      tp_counts_[t] = int(counts[t]), tp_displs_[t] = int(off);
+      off += counts[t];
+    }
+    if (l_.tp == 1) return ForwardingOps::tp_allgather(mine, all, counts);
+    const auto t0 = std::chrono::steady_clock::now();
+    MPI_Request req;
+    check(MPI_Iallgatherv(mine, tp_counts_[l_.tp_rank], MPI_FLOAT, all, tp_counts_.data(), tp_displs_.data(),
+                          MPI_FLOAT, tp_comm_, &req),
+          "MPI_Iallgatherv (TP)");
+    wait(req, "tensor-parallel reduction");
+    ++g_stats.tp_gathers;
+    g_stats.tp_bytes_received += (off - counts[l_.tp_rank]) * 4;
+    g_stats.tp_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
   }
 
   void moe_experts(const MoeCall& m, const float* x, const int32_t*, const int32_t* ids_host, const float* weights,
                    float* y) override {
     const int64_t S = m.tokens, D = m.hidden, E = m.n_experts;
-    if (E < w_.size)
-      fail("--parallel ep: " + std::to_string(w_.size) + " ranks but only " + std::to_string(E) +
-           " routed experts (run at most " + std::to_string(E) + " ranks)");
-    if (m.shared) mlp(m.rules, *m.shared, x, S, y);
-    else std::fill(y, y + S * D, 0.f);
+    if (E < l_.ep)
+      fail("--parallel ep: " + std::to_string(l_.ep) + " expert-parallel ranks but only " + std::to_string(E) +
+           " routed experts (run at most " + std::to_string(E) + " ranks, or give --ep)");
+    if (m.shared) {
+      mlp(m.rules, *m.shared, x, S, y);
+      if (l_.tp > 1) {  // this rank's columns of the shared expert: y = Σ_t y_t in TP rank order
+        tp_buf_.resize(size_t(l_.tp * S * D));
+        const std::vector<int64_t> counts(size_t(l_.tp), S * D);
+        tp_allgather(y, tp_buf_.data(), counts.data());
+        std::copy(tp_buf_.begin(), tp_buf_.begin() + S * D, y);
+        for (int t = 1; t < l_.tp; ++t) add(y, tp_buf_.data() + t * S * D, S * D);
+      }
+    } else {
+      std::fill(y, y + S * D, 0.f);
+    }
     const MoeExpertsParams p{S, D, m.top_k, E};
     moe_group(p, sc_, ids_host);
-    const auto [lo, hi] = expert_block(E, w_.size, w_.rank);
+    const auto [lo, hi] = expert_block(E, l_.ep, l_.ep_rank);
     const ExpertFn expert = [&](int64_t e, const float* xg, int64_t n, float* yg) {
       mlp(m.rules, m.experts[e], xg, n, yg);
     };
@@ -105,41 +152,48 @@ class EpOps final : public ForwardingOps {
       check(MPI_Type_commit(&row_type_), "MPI_Type_commit");
       row_d_ = D;
     }
-    counts_.resize(size_t(w_.size));
-    displs_.resize(size_t(w_.size));
-    for (int r = 0; r < w_.size; ++r) {
-      const auto [lo, hi] = expert_block(E, w_.size, r);
+    counts_.resize(size_t(l_.ep));
+    displs_.resize(size_t(l_.ep));
+    for (int r = 0; r < l_.ep; ++r) {
+      const auto [lo, hi] = expert_block(E, l_.ep, r);
       displs_[r] = sc_.offset[lo];
       counts_[r] = sc_.offset[hi] - sc_.offset[lo];
     }
     MPI_Request req;
     check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sc_.yg.data(), counts_.data(), displs_.data(),
-                          row_type_, MPI_COMM_WORLD, &req),
+                          row_type_, ep_comm_, &req),
           "MPI_Iallgatherv");
+    const auto t0 = std::chrono::steady_clock::now();
+    wait(req, "expert exchange");
+    ++g_stats.exchanges;
+    g_stats.bytes_received += int64_t(sc_.offset[E] - counts_[l_.ep_rank]) * D * 4;
+    g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  }
+  // Waits at most ep_timeout_seconds() for req, polling so that a stuck peer ends the job with
+  // an error naming this rank instead of hanging it.
+  void wait(MPI_Request& req, const char* what) {
     const auto t0 = std::chrono::steady_clock::now();
     const double limit = ep_timeout_seconds();
     for (int spins = 0;; ++spins) {
       int done = 0;
       check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
-      if (done) {
-        ++g_stats.exchanges;
-        g_stats.bytes_received += int64_t(sc_.offset[E] - counts_[w_.rank]) * D * 4;
-        g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-        return;
-      }
+      if (done) return;
       // Spin first (a decode step's exchange takes microseconds), then yield the core.
       if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
       const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       if (waited > limit)
-        fail("rank " + std::to_string(w_.rank) + ": the expert exchange waited " + std::to_string(int(waited)) +
+        fail("rank " + std::to_string(l_.rank) + ": the " + what + " waited " + std::to_string(int(waited)) +
              " s for the other ranks (one is dead or stuck; DSV32_EP_TIMEOUT sets the limit)");
     }
   }
   void check(int rc, const char* what) const {
-    if (rc != MPI_SUCCESS) fail("rank " + std::to_string(w_.rank) + ": " + what + ": " + mpi_error_text(rc));
+    if (rc != MPI_SUCCESS) fail("rank " + std::to_string(l_.rank) + ": " + what + ": " + mpi_error_text(rc));
   }
 
-  World w_;
+  RankLayout l_;
+  MPI_Comm ep_comm_ = MPI_COMM_NULL, tp_comm_ = MPI_COMM_NULL;
+  std::vector<int> tp_counts_, tp_displs_;
+  std::vector<float> tp_buf_;  // the shared expert's gathered partials [T, S, D]
   MoeScratch sc_;
   std::vector<int> counts_, displs_;  // per rank, in rows of D floats
   MPI_Datatype row_type_ = MPI_DATATYPE_NULL;
@@ -180,10 +234,11 @@ void abort_ranks(int code) {
   std::exit(code);
 }
 
-std::unique_ptr<Ops> make_ep_ops(std::unique_ptr<Ops> inner) {
+std::unique_ptr<Ops> make_ep_ops(std::unique_ptr<Ops> inner, int tp, int ep) {
   if (!inner->host_memory())
-    fail("--parallel ep --device cuda: the NCCL expert exchange is not built yet (use --device cpu)");
-  return std::make_unique<EpOps>(std::move(inner), mpi_world());
+    fail("--parallel ep --device cuda: this build has no NCCL path (configure with -DDSV32_CUDA=ON -DDSV32_MPI=ON "
+         "where the CUDA toolkit has nccl.h; or use --device cpu)");
+  return std::make_unique<EpOps>(std::move(inner), mpi_world(), tp, ep);
 }
 
 }  // namespace dsv32

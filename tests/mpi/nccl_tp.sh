@@ -1,0 +1,27 @@
+#!/usr/bin/env bash
+# Tensor parallelism over two GPUs through NCCL (model/mpi/nccl_ops.cpp): `mpirun -np 2 dsv32 run
+# --device cuda --tp 2 --ep 1` against a one-GPU run, all four modes, `verify --profile exact`
+# (the same reordered-reduction bound as tests/mpi/tp_exact.sh). Skips (77) without two GPUs.
+# Usage: nccl_tp.sh DSV32_BIN MODEL_DIR WORK_DIR MPIEXEC
+set -euo pipefail
+BIN=$1 MODEL=$2 WORK=$3 MPIEXEC=$4
+gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
+[ "${gpus:-0}" -ge 2 ] || { echo "SKIP: needs 2 GPUs, nvidia-smi lists ${gpus:-0}"; exit 77; }
+mkdir -p "$WORK"
+if [ ! -f "$MODEL/config.json" ]; then
+  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
+  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
+fi
+IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-70)
+fail=0
+for attn in dense sparse; do
+  for mla in naive absorbed; do
+    tag=${attn}_${mla}
+    common=(--model "$MODEL" --ids "$IDS" --prefill 56 --attn $attn --mla $mla --device cuda --quiet)
+    "$BIN" run "${common[@]}" --parallel none --dump "$WORK/one_$tag.h5" >/dev/null
+    "$MPIEXEC" --allow-run-as-root -np 2 "$BIN" run "${common[@]}" --tp 2 --ep 1 --dump "$WORK/tp_$tag.h5" >/dev/null
+    if "$BIN" verify "$WORK/tp_$tag.h5" "$WORK/one_$tag.h5" --profile exact --quiet; then echo "PASS $tag"
+    else echo "FAIL $tag"; fail=1; fi
+  done
+done
+exit $fail
