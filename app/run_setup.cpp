@@ -12,7 +12,7 @@ void DeviceChoice::add_options(ArgParser& p) {
   p.add("--device", &device, "DEV", "cpu | cuda (the GPU forward pass: a -DDSV32_CUDA=ON build and a device)");
   p.add("--numerics", &numerics, "PROFILE",
         "exact (fp32, dequantized weights; CPU and GPU) | ref1 (the official code's deployed precision "
-        "points: bf16, act_quant + fp8_gemm, FP8 c_KV and indexer; CPU) | bf16 (bf16 GEMMs; GPU) | fp8 "
+        "points: bf16, act_quant + fp8_gemm, FP8 c_KV and indexer; CPU) | bf16 (bf16 GEMMs; CPU and GPU) | fp8 "
         "(block-scaled e4m3 GEMMs; GPU). The table: model/numerics.h; dumps are verified with the "
         "verify profile of the same name");
   p.add("--parallel", &parallel, "MODE",

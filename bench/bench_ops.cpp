@@ -16,7 +16,8 @@
 // peak_gflops_1t, peak_gbps_1t, threads, git_commit.
 //
 // What is timed mirrors how model/model.cpp calls each op during one forward call:
-//   linear            threaded over the pool (weight rows split), M tokens
+//   linear            threaded over the pool (weight rows split), M tokens; BM_linear/cpu_bf16/...
+//                     the bf16 profile's GEMM (kernels/cpu/linear_bf16.h) on the same cases
 //   attention         one decode query, all H heads split over the pool (model: parallel over S·H)
 //   indexer, top-k    one query on ONE thread (model: parallel over queries, so decode uses one)
 //   norms, rope, hadamard, moe_route: single-threaded, as in the model
@@ -44,6 +45,7 @@
 #include "kernels/cpu/hadamard.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/moe_route.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
@@ -63,6 +65,7 @@ enum Slot { kX, kY, kQ, kW, kCache, kV, kOut, kScores, kLogits, kBias, kG, kU, k
 
 constexpr int64_t kRows[] = {1, 64};   // tokens: decode, a prefill chunk
 constexpr int64_t kLinearDecodeRows[] = {2, 4};  // linear only: multi-token decode (MTP, small batches)
+constexpr int64_t kLinearPrefillRows[] = {16};   // linear only: the smallest GEMM-path prefill
 constexpr int64_t kFullRows[] = {512};  // --full adds pp512-sized GEMMs
 constexpr int64_t kNaiveCacheCap = int64_t(4) << 30;  // skip naive caches beyond 4 GiB
 
@@ -75,13 +78,17 @@ benchmark::internal::Benchmark* reg(const std::string& name, F&& fn) {
 
 // ---------------------------------------------------------------- linear (GEMM / GEMV)
 // y[M, N] = x[M, K]·Wᵀ; FLOPs and bytes from the op contract (bench/op_cases.h LinearCase).
-void bm_linear(State& st, const cases::LinearCase& c, const std::string& tag) {
+// bf16: the bf16 GEMM of the bf16 numerics profile (kernels/cpu/linear_bf16.h, vdpbf16ps where the
+// CPU has it); pct_peak_flops is still against the fp32 FMA peak (a vdpbf16ps does 32 MACs per
+// 512-bit instruction to an FMA's 16, so it can pass 100).
+void bm_linear(State& st, const cases::LinearCase& c, const std::string& tag, bool bf16 = false) {
   make_room(tag, c.N * c.K * dtype_size(c.dtype));
   const Weight& w = weight(c.dtype, c.N, c.K);
   float* x = fbuf(kX, c.M * c.K);
   float* y = fbuf(kY, c.M * c.N);
   for (auto _ : st) {
-    linear(*g_pool, x, c.M, w, y);
+    if (bf16) linear_bf16(*g_pool, x, c.M, c.K, w, y, c.N);
+    else linear(*g_pool, x, c.M, w, y);
     benchmark::ClobberMemory();
   }
   report(st, c.flops(), c.bytes(), double(c.M), g_threads);
@@ -90,6 +97,7 @@ void bm_linear(State& st, const cases::LinearCase& c, const std::string& tag) {
 void register_linear(const Shapes& s) {
   std::vector<int64_t> rows(std::begin(kRows), std::end(kRows));
   rows.insert(rows.begin() + 1, std::begin(kLinearDecodeRows), std::end(kLinearDecodeRows));
+  rows.insert(rows.end() - 1, std::begin(kLinearPrefillRows), std::end(kLinearPrefillRows));
   if (g_full) rows.insert(rows.end(), std::begin(kFullRows), std::end(kFullRows));
   for (const cases::LinearMat& m : cases::linear_mats(s)) {
     if (m.full_only && !g_full) continue;
@@ -99,6 +107,10 @@ void register_linear(const Shapes& s) {
         std::string name = std::string("BM_linear/cpu/") + dtype_token(dt) + "/" + s.name + "_" +
                            m.name + "_M" + std::to_string(M);
         reg(name, [=](State& st) { bm_linear(st, {dt, M, m.N, m.K}, name); });
+        if (dt == DType::F32 || dt == DType::F16) continue;  // the bf16 GEMM takes F8 and BF16 weights
+        const std::string bname = std::string("BM_linear/cpu_bf16/") + dtype_token(dt) + "/" + s.name + "_" +
+                                  m.name + "_M" + std::to_string(M);
+        reg(bname, [=](State& st) { bm_linear(st, {dt, M, m.N, m.K}, bname, true); });
       }
     }
   }

@@ -11,6 +11,7 @@
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/hadamard.h"
 #include "kernels/cpu/linear.h"
+#include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/moe_experts.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/round_bf16.h"
@@ -45,10 +46,13 @@ class CpuOps final : public Ops {
   std::string device_name() const override { return "cpu"; }
   bool host_memory() const override { return true; }
   std::string lacks(const NumericsProfile& p, const ModelConfig&) const override {
-    // f32 and REF-1's fp8_gemm; bf16 rounding points; the REF-1 core and FP8 indexer; no bf16 caches.
-    static constexpr BackendCaps kCaps{"CPU", {true, false, true, false}, true, true, true, false};
+    // f32, bf16 (kernels/cpu/linear_bf16.h) and REF-1's fp8_gemm; bf16 rounding points; the
+    // REF-1 core and FP8 indexer.
+    static constexpr BackendCaps kCaps{"CPU", {true, true, true, false}, true, true, true};
     return numerics_lacks(p, kCaps);
   }
+  // Decode reads the fp32 cache rows in every profile (no bf16 attention / indexer kernels).
+  bool bf16_mirrors() const override { return false; }
 
   void ensure(Buf& b, size_t bytes) override {
     if (bytes <= b.bytes) return;
@@ -102,14 +106,17 @@ class CpuOps final : public Ops {
       fp8_gemm(pool_, p, x, w, y);
       return;
     }
-    dsv32::linear(pool_, x, M, x_stride, w, y, y_stride);
+    gemm(g, x, M, x_stride, w, y, y_stride);
     if (r.out == Store::kBf16) round_bf16_rows(y, M, w.rows, y_stride);
   }
 
   void linear_heads(const Rule& r, const std::vector<Weight>& heads, const float* x, int64_t S, int64_t x_row,
                     int64_t x_head, float* y, int64_t y_row, int64_t y_head) override {
     const int64_t H = int64_t(heads.size());
-    for (int64_t h = 0; h < H; ++h) dsv32::linear(pool_, x + h * x_head, S, x_row, heads[h], y + h * y_head, y_row);
+    for (int64_t h = 0; h < H; ++h) {
+      const Weight& w = heads[h];
+      gemm(r.gemm_for(w.dtype == DType::F8_E4M3), x + h * x_head, S, x_row, w, y + h * y_head, y_row);
+    }
     if (r.out != Store::kBf16) return;
     const int64_t n = heads.empty() ? 0 : heads[0].rows;
     if (y_row == H * y_head) round_bf16_rows(y, S * H, n, y_head);
@@ -196,6 +203,15 @@ class CpuOps final : public Ops {
   }
 
  private:
+  // kBf16 on BF16 / F8 weights: the bf16 GEMM (kernels/cpu/linear_bf16.h); every other case —
+  // kF32, and kBf16 on F32 / F16 weights, as the CUDA backend does — the exact fp32 GEMM.
+  void gemm(Gemm g, const float* x, int64_t M, int64_t x_stride, const Weight& w, float* y, int64_t y_stride) {
+    if (g == Gemm::kBf16 && (w.dtype == DType::BF16 || w.dtype == DType::F8_E4M3))
+      linear_bf16(pool_, x, M, x_stride, w, y, y_stride);
+    else
+      dsv32::linear(pool_, x, M, x_stride, w, y, y_stride);
+  }
+
   struct Scratch {
     std::vector<float> probs, scores;
     std::vector<int32_t> order;

@@ -18,6 +18,7 @@ class ForwardingOps : public Ops {
   std::string device_name() const override { return in_->device_name(); }
   bool host_memory() const override { return in_->host_memory(); }
   std::string lacks(const NumericsProfile& p, const ModelConfig& c) const override { return in_->lacks(p, c); }
+  bool bf16_mirrors() const override { return in_->bf16_mirrors(); }
   void ensure(Buf& b, size_t bytes) override { in_->ensure(b, bytes); }
   void release(Buf& b) override { in_->release(b); }
   void zero(Buf& b) override { in_->zero(b); }

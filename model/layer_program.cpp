@@ -87,11 +87,11 @@ LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const Mo
   ops_ = make_ops(opt_.device == Device::kCuda, opt_.threads, opt_.max_ctx, opt_.parallel, opt_.tp, opt_.ep);
   if (const std::string why = ops_->lacks(prof_, c_); !why.empty())
     fail("--numerics " + std::string(prof_.name) + ": " + why);
-  // The bf16 cache mirrors are a profile column; they are kept only where the decode kernels that
-  // read them take this config's shapes (kernels/cuda/mla_decode.h, indexer.h); otherwise decode
+  // The bf16 cache mirrors are a profile column; they are kept only on a backend that reads them
+  // and where its decode kernels take this config's shapes (kernels/cuda/mla_decode.h, indexer.h); otherwise decode
   // reads the fp32 rows.
   const int64_t T = opt_.max_ctx, H = hl_, lat = c_.kv_lora_rank + c_.qk_rope_head_dim;  // H: this rank's heads
-  if (prof_.decode_bf16_cache) {
+  if (prof_.decode_bf16_cache && ops_->bf16_mirrors()) {
     bf16_mla_ = absorbed_ && H % 16 == 0 && c_.kv_lora_rank == 512 &&
                 c_.qk_rope_head_dim == 64;
     bf16_indexer_ = sparse_ && c_.index_head_dim % 16 == 0 && c_.index_head_dim <= 256 && c_.index_n_heads <= 64;

@@ -59,7 +59,6 @@ std::string numerics_lacks(const NumericsProfile& p, const BackendCaps& caps) {
   }
   if (p.attn == AttnCore::kRef1 && !caps.ref1_attn) return b + "REF-1 attention core";
   if ((p.indexer == IndexerKeys::kFp8 || p.ckv_fp8) && !caps.fp8_indexer) return b + "FP8 indexer keys or c_KV simulation";
-  if (p.decode_bf16_cache && !caps.bf16_cache) return b + "bf16 decode cache mirrors";
   return "";
 }
 

@@ -88,6 +88,7 @@ struct NumericsProfile {
   bool ckv_fp8;           // REF-1's FP8 round trip of the MLA latent c_KV (docs/MODEL.md §6.1)
   AbsorbedWeights absorbed;
   bool decode_bf16_cache; // decode (S ≤ 4) may read bf16 mirrors of the latent / indexer caches
+                          // (where the backend keeps them: Ops::bf16_mirrors)
   const char* verify_profile;  // the verify/profiles.json profile its dumps are checked with
 
   const Rule& rule(Point p) const { return rules[int(p)]; }
@@ -95,11 +96,13 @@ struct NumericsProfile {
 };
 
 // What a backend computes, as data: the GEMM kinds (indexed by Gemm), bf16 storage points, the
-// REF-1 attention core, FP8 indexer keys with the c_KV simulation, bf16 decode cache mirrors.
+// REF-1 attention core, FP8 indexer keys with the c_KV simulation. (decode_bf16_cache is a
+// permission, not a precision point: a backend without mirrors — Ops::bf16_mirrors() false, the
+// CPU — reads the fp32 rows, which the profile's tolerance covers a fortiori.)
 struct BackendCaps {
   const char* backend;  // "CPU", "CUDA"
   bool gemm[4];
-  bool store_bf16, ref1_attn, fp8_indexer, bf16_cache;
+  bool store_bf16, ref1_attn, fp8_indexer;
 };
 // "" when `caps` covers every point of `p`, else one line naming the first one it lacks.
 std::string numerics_lacks(const NumericsProfile& p, const BackendCaps& caps);

@@ -105,6 +105,9 @@ class Ops {
   // "" when the backend computes every point of `p` (for this config), else one line naming
   // the first it lacks.
   virtual std::string lacks(const NumericsProfile& p, const ModelConfig& c) const = 0;
+  // True when decode reads bf16 mirrors of the caches in decode_bf16_cache profiles (the layer
+  // program keeps them only then).
+  virtual bool bf16_mirrors() const = 0;
 
   // Memory: ensure() grows b to at least `bytes` (contents undefined after a growth), release()
   // frees it. Neither allocates when the size suffices (the decode loop allocates nothing).

@@ -25,6 +25,8 @@
 #include <cstring>
 #include <vector>
 
+#include "kernels/cpu/vec.h"
+
 namespace dsv32 {
 
 namespace {
@@ -33,26 +35,15 @@ constexpr int kLanes = 16;
 constexpr int kNR = 4;          // weight rows per tile
 constexpr int kMR = 4;          // x rows per micro-kernel call
 constexpr int64_t kChunk = 512; // columns per dequantized tile (multiple of 16 and of 128)
-typedef float v16 __attribute__((vector_size(kLanes * sizeof(float))));
+constexpr int64_t kMB = 128;    // buffered path: x rows per block (one chunk's panel: 256 KiB)
+constexpr int64_t kNB = 128;    // buffered path: tiles per block (kNB·kNR = 512 weight rows)
+using vec::v16;
+using vec::add_sums;
 
 typedef uint32_t u32x16 __attribute__((vector_size(kLanes * sizeof(uint32_t))));
 
 inline v16 load16(const float* p) { v16 v; std::memcpy(&v, p, sizeof v); return v; }
 inline v16 as_v16(u32x16 u) { v16 v; std::memcpy(&v, &u, sizeof v); return v; }
-
-// Fixed reduction tree over the 16 lanes: t[i] += t[i + w] for w = 8, 4, 2, 1 — as halving
-// vector adds kept in registers (GCC spilled the array form to the stack, and with 4..16 sums per
-// 512-column chunk the store-forwarding stalls showed in a GEMV profile).
-inline float hsum(v16 v) {
-  typedef float v8 __attribute__((vector_size(8 * sizeof(float))));
-  typedef float v4 __attribute__((vector_size(4 * sizeof(float))));
-  const v8 t8 = __builtin_shufflevector(v, v, 0, 1, 2, 3, 4, 5, 6, 7) +
-                __builtin_shufflevector(v, v, 8, 9, 10, 11, 12, 13, 14, 15);
-  const v4 t4 = __builtin_shufflevector(t8, t8, 0, 1, 2, 3) + __builtin_shufflevector(t8, t8, 4, 5, 6, 7);
-  const v4 t2 = t4 + __builtin_shufflevector(t4, t4, 2, 3, 2, 3);  // lanes 0, 1 used
-  const v4 t1 = t2 + __builtin_shufflevector(t2, t2, 1, 1, 3, 3);  // lane 0 used
-  return t1[0];
-}
 
 // acc[i][j] += x[i][k, k+16) · wv[j], lane-wise: the one multiply-add of both paths (GCC contracts
 // it to an FMA where the target has one — in both, so they round alike).
@@ -63,12 +54,6 @@ inline void madd_step(v16 (&acc)[MR][NR], const float* x, int64_t x_stride, int6
     const v16 xv = load16(x + i * x_stride + k);
     for (int j = 0; j < NR; ++j) acc[i][j] += xv * wv[j];
   }
-}
-
-template <int MR, int NR>
-inline void add_sums(const v16 (&acc)[MR][NR], float* y, int64_t y_stride) {
-  for (int i = 0; i < MR; ++i)
-    for (int j = 0; j < NR; ++j) y[i * y_stride + j] += hsum(acc[i][j]);
 }
 
 // y[m][n] += Σ_{k<len} x[m][k]·wt[n][k] for MR rows of x and NR rows of the tile; len % 16 == 0.
@@ -422,20 +407,45 @@ void linear(ThreadPool& pool, const float* x, int64_t M, int64_t x_stride, const
   const int64_t n_tiles = (N + kNR - 1) / kNR;
   pool.parallel_for(n_tiles, [&](int64_t t0, int64_t t1) {
     alignas(64) float wt[kNR * kChunk];
-    for (int64_t t = t0; t < t1; ++t) {
-      const int64_t n0 = t * kNR, nr = std::min<int64_t>(kNR, N - n0);
-      for (int64_t m = 0; m < M; ++m)
-        for (int64_t j = 0; j < nr; ++j) y[m * y_stride + n0 + j] = 0.f;
-      if (fused_m && nr == kNR) {
+    if (fused_m) {
+      for (int64_t t = t0; t < t1; ++t) {
+        const int64_t n0 = t * kNR, nr = std::min<int64_t>(kNR, N - n0);
+        for (int64_t m = 0; m < M; ++m)
+          for (int64_t j = 0; j < nr; ++j) y[m * y_stride + n0 + j] = 0.f;
+        if (nr < kNR) {
+          for (int64_t k0 = 0; k0 < K; k0 += kChunk)
+            buffered_chunk(x, M, x_stride, w, n0, nr, k0, std::min(kChunk, K - k0), wt, y, y_stride);
+          continue;
+        }
         switch (w.dtype) {
           case DType::F32: fused_tile(x, M, x_stride, w, F32Rows(w, n0), n0, wt, y, y_stride); break;
           case DType::BF16: fused_tile(x, M, x_stride, w, BF16Rows(w, n0), n0, wt, y, y_stride); break;
           default: fused_tile(x, M, x_stride, w, F8Rows(w, n0, f8_shift), n0, wt, y, y_stride); break;
         }
-        continue;
       }
-      for (int64_t k0 = 0; k0 < K; k0 += kChunk)
-        buffered_chunk(x, M, x_stride, w, n0, nr, k0, std::min(kChunk, K - k0), wt, y, y_stride);
+      return;
+    }
+    // Buffered (GEMM): blocks of kNB tiles × kMB rows, chunks outermost inside a block, so the
+    // x panel of one chunk (kMB × kChunk fp32, 256 KiB) stays in L2 while every tile of the block
+    // reuses it, and the block's y (kMB × kNB·kNR, 256 KiB) stays in L2 across chunks. (Tiles
+    // outermost, as before, streamed all of x[M, K] from L3 once per 4 weight rows: ~2 FLOP per
+    // byte, which is where the 16-18 % of FMA peak at M = 64 went.) Each output still gets its
+    // chunk sums in column order, so the order of linear.h holds; a tile is decoded once per
+    // (chunk, row block), i.e. amortized over kMB rows.
+    for (int64_t b0 = t0; b0 < t1; b0 += kNB) {
+      const int64_t b1 = std::min(t1, b0 + kNB);
+      const int64_t bn0 = b0 * kNR, bn1 = std::min(N, b1 * kNR);
+      for (int64_t m0 = 0; m0 < M; m0 += kMB) {
+        const int64_t mb = std::min(kMB, M - m0);
+        const float* xb = x + m0 * x_stride;
+        float* yb = y + m0 * y_stride;
+        for (int64_t m = 0; m < mb; ++m) std::fill(yb + m * y_stride + bn0, yb + m * y_stride + bn1, 0.f);
+        for (int64_t k0 = 0; k0 < K; k0 += kChunk)
+          for (int64_t t = b0; t < b1; ++t) {
+            const int64_t n0 = t * kNR, nr = std::min<int64_t>(kNR, N - n0);
+            buffered_chunk(xb, mb, x_stride, w, n0, nr, k0, std::min(kChunk, K - k0), wt, yb, y_stride);
+          }
+      }
     }
   });
 }

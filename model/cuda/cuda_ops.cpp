@@ -74,9 +74,10 @@ class CudaOps final : public Ops {
   bool host_memory() const override { return false; }
   std::string lacks(const NumericsProfile& p, const ModelConfig&) const override {
     // f32, bf16 and cuBLASLt fp8 GEMMs and bf16 decode mirrors; none of REF-1's emulation points.
-    static constexpr BackendCaps kCaps{"CUDA", {true, true, false, true}, false, false, false, true};
+    static constexpr BackendCaps kCaps{"CUDA", {true, true, false, true}, false, false, false};
     return numerics_lacks(p, kCaps);
   }
+  bool bf16_mirrors() const override { return true; }
 
   void ensure(Buf& b, size_t bytes) override {
     if (bytes <= b.bytes) return;

@@ -32,7 +32,7 @@ TEST(CliDevice, RejectsUnknownValues) {
   expect_one_line_error("run --model " + m + " --ids 1,2 --device cuda --gpu-gemm fp4",
                         "--gpu-gemm: 'fp4' is not one of fp32, bf16, fp8");
   // A profile the CPU backend cannot compute fails in one line naming what it lacks.
-  expect_one_line_error("run --model " + m + " --ids 1,2 --gpu-gemm bf16", "--numerics bf16: the CPU backend has no bf16 GEMM");
+  expect_one_line_error("run --model " + m + " --ids 1,2 --gpu-gemm fp8", "--numerics fp8: the CPU backend has no fp8 GEMM");
   expect_one_line_error("run --model " + m + " --ids 1,2 --numerics fp8", "--numerics fp8: the CPU backend has no fp8 GEMM");
   expect_one_line_error("run --model " + m + " --ids 1,2 --numerics ref1 --gpu-gemm bf16",
                         "--gpu-gemm bf16 contradicts --numerics ref1");

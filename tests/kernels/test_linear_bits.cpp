@@ -13,6 +13,7 @@
 // the test pins only what the model relies on: each row equals that row computed alone, 1 thread.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 #include <random>
@@ -92,17 +93,18 @@ TestWeight make_weight(DType dt, int64_t N, int64_t K, int64_t block, bool off_r
   return t;
 }
 
-// Runs linear() for M = 1..5 with 1 and 3 threads on x with row stride x_stride ≥ K and y with
-// row stride y_stride ≥ N, and compares every output with linear_in_order as bits.
-void expect_bit_identical(const Weight& w, const std::string& what) {
+// Runs linear() for M in Ms (default 1..5) with 1 and 3 threads on x with row stride x_stride ≥ K
+// and y with row stride y_stride ≥ N, and compares every output with linear_in_order as bits.
+void expect_bit_identical(const Weight& w, const std::string& what, std::vector<int64_t> Ms = {1, 2, 3, 4, 5}) {
   const int64_t N = w.rows, K = w.cols, x_stride = K + 16, y_stride = N + 3;
+  const int64_t max_m = *std::max_element(Ms.begin(), Ms.end());
   std::mt19937 g(7);
   std::normal_distribution<float> nd(0.f, 1.f);
-  std::vector<float> x(5 * x_stride);
+  std::vector<float> x(max_m * x_stride);
   for (auto& v : x) v = nd(g);
   for (int threads : {1, 3}) {
     ThreadPool pool(threads);
-    for (int64_t M = 1; M <= 5; ++M) {
+    for (int64_t M : Ms) {
       std::vector<float> y(M * y_stride, -1.f), want(M * y_stride, -1.f);
       linear(pool, x.data(), M, x_stride, w, y.data(), y_stride);
       if (K % kLanes == 0) {
@@ -153,6 +155,14 @@ INSTANTIATE_TEST_SUITE_P(
              std::to_string(i.param.K) + "_B" + std::to_string(i.param.block) +
              (i.param.off_range_scale ? "_offrange" : "");
     });
+
+// The GEMM path's blocking (kernels/cpu/linear.cpp: 128 rows × 512 weight rows per block, chunks
+// outermost in a block): several row blocks, several weight-row blocks (one per thread range and
+// more), ragged last ones, a partial last tile — the order must not depend on any of it.
+TEST(OpsLinearBits, GemmBlocksKeepTheOrder) {
+  TestWeight t = make_weight(DType::F8_E4M3, 1034, 1040, 128, false, 14);
+  expect_bit_identical(t.w, "gemm blocks", {16, 131});
+}
 
 // A rows_slice view starting mid-block (as the model's per-head W_UK/W_UV slices do): tiles whose
 // rows straddle two scale-grid rows.

@@ -31,11 +31,14 @@ TEST(Numerics, RowsSayWhatEachProfileDoes) {
 }
 
 TEST(Numerics, BackendCapsNameTheFirstMissingPoint) {
-  const BackendCaps cpu{"CPU", {true, false, true, false}, true, true, true, false};
-  const BackendCaps cuda{"CUDA", {true, true, false, true}, false, false, false, true};
+  const BackendCaps cpu{"CPU", {true, true, true, false}, true, true, true};
+  const BackendCaps cuda{"CUDA", {true, true, false, true}, false, false, false};
+  const BackendCaps no_bf16{"CPU", {true, false, true, false}, true, true, true};
   EXPECT_EQ(numerics_lacks(numerics_profile("exact"), cpu), "");
   EXPECT_EQ(numerics_lacks(numerics_profile("ref1"), cpu), "");
-  EXPECT_EQ(numerics_lacks(numerics_profile("bf16"), cpu), "the CPU backend has no bf16 GEMM (point proj)");
+  EXPECT_EQ(numerics_lacks(numerics_profile("bf16"), cpu), "");  // mirrors are a permission, not a point
+  EXPECT_EQ(numerics_lacks(numerics_profile("fp8"), cpu), "the CPU backend has no fp8 GEMM (point proj)");
+  EXPECT_EQ(numerics_lacks(numerics_profile("bf16"), no_bf16), "the CPU backend has no bf16 GEMM (point proj)");
   EXPECT_EQ(numerics_lacks(numerics_profile("exact"), cuda), "");
   EXPECT_EQ(numerics_lacks(numerics_profile("bf16"), cuda), "");
   EXPECT_EQ(numerics_lacks(numerics_profile("fp8"), cuda), "");
