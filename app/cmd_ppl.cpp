@@ -67,7 +67,10 @@ const json& field(const json& obj, const char* key, const std::string& w) {
 }
 
 // JSON has no NaN or infinity: nlohmann writes them as null, so null reads back as NaN.
-std::vector<float> float_array(const json& obj, const char* key, size_t expect, const std::string& w) {
+// nonneg: the values are negative log-probabilities, so each is >= 0 and finite as a float (null is
+// a NaN the run itself produced); anything else is not what this program wrote.
+std::vector<float> float_array(const json& obj, const char* key, size_t expect, const std::string& w,
+                               bool nonneg = false) {
   const json& a = field(obj, key, w);
   if (!a.is_array() || a.size() != expect)
     fail(w + ": '" + key + "' must be an array of " + std::to_string(expect) + " numbers");
@@ -77,6 +80,8 @@ std::vector<float> float_array(const json& obj, const char* key, size_t expect, 
     if (x.is_null()) v.push_back(NAN);
     else if (x.is_number()) v.push_back(x.get<float>());
     else fail(w + ": '" + key + "' holds a non-number");
+    if (nonneg && !x.is_null() && !(v.back() >= 0 && std::isfinite(v.back())))
+      fail(w + ": '" + key + "' holds " + x.dump() + ", not a negative log-probability (>= 0, finite)");
   }
   return v;
 }
@@ -129,10 +134,10 @@ class StateFile {
           const json& j = rj[r];
           const std::string wr = w + ": runs[" + std::to_string(r) + "]";
           TokenLog& t = logs[r];
-          t.nll = float_array(j, "nll", pc, wr);
+          t.nll = float_array(j, "nll", pc, wr, true);
           t.kld = float_array(j, "kld", kl, wr);
           t.dp = float_array(j, "dp", kl, wr);
-          t.base_nll = float_array(j, "base_nll", kl, wr);
+          t.base_nll = float_array(j, "base_nll", kl, wr, true);
           t.same_top1 = int_field(j, "same_top1", 0, shape.with_kl ? shape.per_chunk : 0, wr);
           const json& sj = field(j, "seconds", wr);
           if (!sj.is_number() || !(sj.get<double>() >= 0) || !std::isfinite(sj.get<double>()))
@@ -296,6 +301,7 @@ int run(const std::vector<std::string>& args) {
   ModelOptions dev_opt;
   dev.apply(dev_opt);  // bad --device / --numerics values fail before the text is read
   if (ctx < 4) fail("--ctx: must be at least 4");
+  if (max_chunks < 0) fail("--chunks " + std::to_string(max_chunks) + ": must be non-negative (0: all that fit)");
   if (p.given("--index-topk") && index_topk < 1)
     fail("--index-topk: must be at least 1 (got " + std::to_string(index_topk) + ")");
   if (indexer_seed < 1) fail("--indexer-seed: must be at least 1");

@@ -58,6 +58,7 @@ int run(const std::vector<std::string>& args) {
   if (p.given("--ctx") && (rs.ctx < 1 || rs.ctx < n))
     fail("--ctx " + std::to_string(rs.ctx) + ": the KV cache must hold all " + std::to_string(n) +
          " positions of the run (omit --ctx to size it to the run)");
+  if (top < 1) fail("--top " + std::to_string(top) + ": must be at least 1");
   if (prefill > n)
     fail("--prefill " + std::to_string(prefill) + " exceeds the " + std::to_string(n) + " ids given");
   if (prefill < 0) prefill = n;  // default: prefill everything

@@ -347,6 +347,8 @@ ResultFile load_result(const std::string& path) {
   } catch (const json::parse_error& e) {
     // nlohmann's message is long and multi-part; keep the byte offset, which is what helps.
     fail(path + ": not valid JSON (byte " + std::to_string(e.byte) + ")");
+  } catch (const json::out_of_range&) {  // a number beyond a double (1e400): was an internal error
+    fail(path + ": not valid JSON (a number overflows a double)");
   }
   return parse_result(j, path);
 }

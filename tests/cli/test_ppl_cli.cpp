@@ -121,7 +121,8 @@ TEST_F(Ppl, BadInputIsAOneLineError) {
   r = run_cli(base_args(64, 1) + " --tokenizer /nonexistent/tokenizer.json");
   EXPECT_EQ(r.status, 2);
   // A base made with another --ctx scores other tokens: refused, not silently misaligned.
-  ASSERT_EQ(run_cli(base_args(64, 2) + " --save-logits " + path("b64.h5")).status, 0);
+  r = run_cli(base_args(64, 2) + " --save-logits " + path("b64.h5"));
+  ASSERT_EQ(r.status, 0) << r.out;
   r = run_cli(base_args(96, 1) + " --kl-base " + path("b64.h5"));
   EXPECT_EQ(r.status, 2);
   EXPECT_NE(r.out.find("signature"), std::string::npos) << r.out;
