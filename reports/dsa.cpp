@@ -15,18 +15,6 @@
 namespace dsv32::reports {
 namespace {
 
-std::string f(double v, int digits) {
-  if (!std::isfinite(v)) return "–";
-  char b[48];
-  std::snprintf(b, sizeof b, "%.*f", digits, v);
-  return b;
-}
-std::string e3(double v) {
-  if (!std::isfinite(v)) return "–";
-  char b[48];
-  std::snprintf(b, sizeof b, "%.3e", v);
-  return b;
-}
 std::string pct(double a, double b) {  // (a / b − 1) in percent, signed
   if (!(b > 0) || !std::isfinite(a)) return "–";
   char s[48];
@@ -79,7 +67,7 @@ Section dsa_section(const ReportInput& in) {
   if (const PplResult* p = uni)
     s.items.push_back(Paragraph{
         "Unigram baseline on the same scored tokens (" + p->text + ", ctx " + std::to_string(p->ctx) + "): PPL " +
-        f(p->unigram_ppl, 1) + " ± " + f(p->unigram_err, 1) + " — token frequencies counted on the " +
+        fixed(p->unigram_ppl, 1) + " ± " + fixed(p->unigram_err, 1) + " — token frequencies counted on the " +
         std::to_string(p->unigram_train_tokens) +
         " tokens of the training split, add-one (Laplace) smoothing over the whole vocabulary: p(t) = (count(t) + 1) "
         "/ (N + V)."});
@@ -102,9 +90,9 @@ Section dsa_section(const ReportInput& in) {
       const PplResult* b = g.find("sparse", "checkpoint", false, num);
       if (!a || !b) continue;
       t.rows.push_back({std::to_string(g.ctx), std::to_string(b->chunks), std::to_string(b->tokens_scored),
-                        std::to_string(b->index_topk), f(a->ppl, 3), f(a->ppl_err, 3), f(b->ppl, 3), f(b->ppl_err, 3),
-                        pct(b->ppl, a->ppl), b->has_kl ? e3(b->kld_mean) : "–", b->has_kl ? e3(b->kld_err) : "–",
-                        b->has_kl ? f(b->same_top1_pct, 2) : "–"});
+                        std::to_string(b->index_topk), fixed(a->ppl, 3), fixed(a->ppl_err, 3), fixed(b->ppl, 3), fixed(b->ppl_err, 3),
+                        pct(b->ppl, a->ppl), b->has_kl ? sci(b->kld_mean) : "–", b->has_kl ? sci(b->kld_err) : "–",
+                        b->has_kl ? fixed(b->same_top1_pct, 2) : "–"});
       d.x.push_back(double(g.ctx)), d.y.push_back(a->ppl), d.err.push_back(a->ppl_err);
       sp.x.push_back(double(g.ctx)), sp.y.push_back(b->ppl), sp.err.push_back(b->ppl_err);
     }
@@ -144,9 +132,9 @@ Section dsa_section(const ReportInput& in) {
       sp.x.push_back(double(k)), sp.y.push_back(p->ppl), sp.err.push_back(p->ppl_err);
       sp.labels.push_back("k = " + std::to_string(k));
       if (dense) dl.x.push_back(double(k)), dl.y.push_back(dense->ppl), dl.err.push_back(dense->ppl_err);
-      t.rows.push_back({std::to_string(k), f(p->ppl, 3), f(p->ppl_err, 3), dense ? pct(p->ppl, dense->ppl) : "–",
-                        p->has_kl ? e3(p->kld_mean) : "–", p->has_kl ? e3(p->kld_err) : "–",
-                        p->has_kl ? f(p->same_top1_pct, 2) : "–"});
+      t.rows.push_back({std::to_string(k), fixed(p->ppl, 3), fixed(p->ppl_err, 3), dense ? pct(p->ppl, dense->ppl) : "–",
+                        p->has_kl ? sci(p->kld_mean) : "–", p->has_kl ? sci(p->kld_err) : "–",
+                        p->has_kl ? fixed(p->same_top1_pct, 2) : "–"});
     }
     c.series = {sp};
     if (dense) c.series.push_back(dl);
@@ -171,9 +159,9 @@ Section dsa_section(const ReportInput& in) {
             {"variant", "index_topk", "PPL", "± err", "Δ PPL vs dense", "KLD", "± err", "KLD p99", "same top-1 %"},
             {false, true, true, true, true, true, true, true, true}, {}, false};
     auto row = [&](const std::string& what, const PplResult* p) {
-      t.rows.push_back({what, p->attn == "sparse" ? std::to_string(p->index_topk) : "–", f(p->ppl, 3), f(p->ppl_err, 3),
-                        pct(p->ppl, dense->ppl), p->has_kl ? e3(p->kld_mean) : "–", p->has_kl ? e3(p->kld_err) : "–",
-                        p->has_kl ? e3(p->kld_p99) : "–", p->has_kl ? f(p->same_top1_pct, 2) : "–"});
+      t.rows.push_back({what, p->attn == "sparse" ? std::to_string(p->index_topk) : "–", fixed(p->ppl, 3), fixed(p->ppl_err, 3),
+                        pct(p->ppl, dense->ppl), p->has_kl ? sci(p->kld_mean) : "–", p->has_kl ? sci(p->kld_err) : "–",
+                        p->has_kl ? sci(p->kld_p99) : "–", p->has_kl ? fixed(p->same_top1_pct, 2) : "–"});
     };
     row("dense (" + dense->mode + ")", dense);
     if (sparse) row("sparse, trained (distilled) indexer", sparse);
@@ -184,11 +172,11 @@ Section dsa_section(const ReportInput& in) {
     if (sparse && rnd)
       text += "DSA trade-off at ctx " + std::to_string(g.ctx) + " (" + std::to_string(g.ctx / std::max<int64_t>(1, sparse->index_topk)) +
               " × index_topk): sparse attention with the distilled indexer costs " + pct(sparse->ppl, dense->ppl) +
-              " PPL (KLD " + e3(sparse->kld_mean) + " nats/token); with a random indexer of the same shape " +
-              pct(rnd->ppl, dense->ppl) + " (KLD " + e3(rnd->kld_mean) + "). ";
+              " PPL (KLD " + sci(sparse->kld_mean) + " nats/token); with a random indexer of the same shape " +
+              pct(rnd->ppl, dense->ppl) + " (KLD " + sci(rnd->kld_mean) + "). ";
     for (auto* p : other_num)
       text += "Cost of " + p->numerics + " numerics (" + p->mode + "): KLD " + num + " → " + p->numerics + " " +
-              e3(p->kld_mean) + " ± " + e3(p->kld_err) + " nats/token, PPL " + f(dense->ppl, 3) + " → " + f(p->ppl, 3) +
+              sci(p->kld_mean) + " ± " + sci(p->kld_err) + " nats/token, PPL " + fixed(dense->ppl, 3) + " → " + fixed(p->ppl, 3) +
               ". ";
     if (!text.empty()) s.items.push_back(Paragraph{text});
   }
@@ -214,7 +202,7 @@ Section dsa_section(const ReportInput& in) {
       for (size_t i = 0; i < r->topk.size(); ++i) {
         se.x.push_back(double(r->topk[i]));
         se.y.push_back(r->layers[l][i]);
-        row.push_back(f(r->layers[l][i], 4));
+        row.push_back(fixed(r->layers[l][i], 4));
       }
       c.series.push_back(std::move(se));
       t.rows.push_back(std::move(row));

@@ -55,6 +55,11 @@ Section dsa_section(const ReportInput& in);
 // The input files with their context (commit, machine, preset, device, time).
 Table sources_table(const ReportInput& in);
 
+// Table cell formatters shared by the sections: "–" for a missing (non-finite) value; sci shows +inf
+// as "inf" (a diverged KLD is a result, not a gap).
+std::string fixed(double v, int digits);  // %.{digits}f
+std::string sci(double v);                // %.3e
+
 std::string render_html(const ReportInput& in);
 std::string render_markdown(const ReportInput& in);
 

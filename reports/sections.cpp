@@ -9,7 +9,6 @@
 #include "reports/report.h"
 
 namespace dsv32::reports {
-namespace {
 
 std::string fixed(double v, int digits) {
   if (!std::isfinite(v)) return "–";
@@ -23,6 +22,9 @@ std::string sci(double v) {
   std::snprintf(b, sizeof b, "%.3e", v);
   return b;
 }
+
+namespace {
+
 std::string num_or_dash(double v) { return std::isfinite(v) && v >= 0 ? fmt_num(v) : "–"; }
 std::string short_commit(const std::string& c) { return c.size() > 10 ? c.substr(0, 8) : c; }
 

@@ -18,44 +18,13 @@
 
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/error.h"
+#include "tests/kernels/test_weight.h"
 
 namespace dsv32 {
 namespace {
 
-struct TestWeight {
-  std::vector<uint8_t> data;
-  std::vector<float> scale;
-  Weight w;
-};
-
-// BF16: N(0, 0.05) values; F8: random non-NaN codes, block scales mixing powers of two and
-// others (the bf16 rounding of code·scale is then inexact). tiny: scales ~2^-120, so products and
-// sums fall into the subnormal range the FTZ/DAZ rules are about.
-TestWeight make_weight(DType dt, int64_t N, int64_t K, uint32_t seed, bool tiny = false) {
-  TestWeight t;
-  std::mt19937 g(seed);
-  std::normal_distribution<float> nd(0.f, 0.05f);
-  t.data.resize(N * K * dtype_size(dt));
-  if (dt == DType::F8_E4M3) {
-    for (auto& b : t.data) {
-      b = uint8_t(g());
-      if ((b & 0x7f) == 0x7f) b ^= 0x01;
-    }
-    const int64_t sr = (N + 127) / 128, sc = (K + 127) / 128;
-    t.scale.resize(sr * sc);
-    for (int64_t i = 0; i < sr * sc; ++i)
-      t.scale[i] = tiny ? std::ldexp(1.f, -118 - int(i % 4))
-                        : (i % 3 == 0) ? std::ldexp(1.f, -9 + int(i % 5)) : 0.37f * float(1 + i % 7) / 64.f;
-    t.w = Weight{dt, N, K, t.data.data(), t.scale.data(), sc, 128};
-  } else {
-    for (int64_t i = 0; i < N * K; ++i) {
-      const uint16_t h = f32_to_bf16(nd(g));
-      std::memcpy(t.data.data() + 2 * i, &h, 2);
-    }
-    t.w = Weight{dt, N, K, t.data.data()};
-  }
-  return t;
-}
+using test_util::make_weight;
+using test_util::TestWeight;
 
 std::vector<float> make_x(int64_t rows, int64_t stride, uint32_t seed, bool tiny = false) {
   std::mt19937 g(seed);
@@ -118,7 +87,7 @@ class LinearBf16 : public ::testing::TestWithParam<Bf16Case> {};
 
 TEST_P(LinearBf16, BothStepsMatchTheDocumentedOrderBitForBit) {
   const Bf16Case c = GetParam();
-  TestWeight t = make_weight(c.dtype, c.N, c.K, 21, c.tiny);
+  TestWeight t = make_weight(c.dtype, c.N, c.K, 21, {.tiny = c.tiny});
   const int64_t x_stride = c.K + 8, y_stride = c.N + 3;
   std::vector<float> x = make_x(133, x_stride, 5, c.tiny);
   const bool native = bf16_dot_native_available();

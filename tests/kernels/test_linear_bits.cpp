@@ -21,6 +21,7 @@
 #include <vector>
 
 #include "kernels/cpu/linear.h"
+#include "tests/kernels/test_weight.h"
 
 namespace dsv32 {
 namespace {
@@ -55,43 +56,8 @@ void linear_in_order(const float* x, int64_t M, int64_t x_stride, const Weight& 
     }
 }
 
-// A weight and its storage. F8: random codes (subnormals included; NaN codes only where asked),
-// block scales mixing powers of two, non-powers of two and — where asked — one scale outside the
-// fast decode's range (|s| < 2^-100), so that chunk takes the table path.
-struct TestWeight {
-  std::vector<uint8_t> data;
-  std::vector<float> scale;
-  Weight w;
-};
-
-TestWeight make_weight(DType dt, int64_t N, int64_t K, int64_t block, bool off_range_scale,
-                       uint32_t seed) {
-  TestWeight t;
-  std::mt19937 g(seed);
-  std::normal_distribution<float> nd(0.f, 0.05f);
-  t.data.resize(N * K * dtype_size(dt));
-  if (dt == DType::F8_E4M3) {
-    for (auto& b : t.data) {
-      b = uint8_t(g());
-      if ((b & 0x7f) == 0x7f) b ^= 0x01;  // no NaN code unless a case plants one
-    }
-    const int64_t sr = (N + block - 1) / block, sc = (K + block - 1) / block;
-    t.scale.resize(sr * sc);
-    for (int64_t i = 0; i < sr * sc; ++i)
-      t.scale[i] = (i % 3 == 0) ? std::ldexp(1.f, -9 + int(i % 5)) : 0.37f * float(1 + i % 7) / 64.f;
-    if (off_range_scale) t.scale[sc > 1 ? 1 : 0] = 0x1p-110f;
-    t.w = Weight{dt, N, K, t.data.data(), t.scale.data(), sc, block};
-  } else {
-    for (int64_t i = 0; i < N * K; ++i) {
-      const float v = nd(g);
-      if (dt == DType::F32) std::memcpy(t.data.data() + 4 * i, &v, 4);
-      const uint16_t h = dt == DType::BF16 ? f32_to_bf16(v) : f32_to_f16(v);
-      if (dt != DType::F32) std::memcpy(t.data.data() + 2 * i, &h, 2);
-    }
-    t.w = Weight{dt, N, K, t.data.data()};
-  }
-  return t;
-}
+using test_util::make_weight;
+using test_util::TestWeight;
 
 // Runs linear() for M in Ms (default 1..5) with 1 and 3 threads on x with row stride x_stride ≥ K
 // and y with row stride y_stride ≥ N, and compares every output with linear_in_order as bits.
@@ -136,7 +102,7 @@ class LinearBits : public ::testing::TestWithParam<BitsCase> {};
 
 TEST_P(LinearBits, MatchesDocumentedOrderBitForBit) {
   const BitsCase c = GetParam();
-  TestWeight t = make_weight(c.dtype, c.N, c.K, c.block, c.off_range_scale, 11);
+  TestWeight t = make_weight(c.dtype, c.N, c.K, 11, {.block = c.block, .off_range_scale = c.off_range_scale});
   expect_bit_identical(t.w, dtype_name(c.dtype));
 }
 
@@ -160,21 +126,21 @@ INSTANTIATE_TEST_SUITE_P(
 // outermost in a block): several row blocks, several weight-row blocks (one per thread range and
 // more), ragged last ones, a partial last tile — the order must not depend on any of it.
 TEST(OpsLinearBits, GemmBlocksKeepTheOrder) {
-  TestWeight t = make_weight(DType::F8_E4M3, 1034, 1040, 128, false, 14);
+  TestWeight t = make_weight(DType::F8_E4M3, 1034, 1040, 14);
   expect_bit_identical(t.w, "gemm blocks", {16, 131});
 }
 
 // A rows_slice view starting mid-block (as the model's per-head W_UK/W_UV slices do): tiles whose
 // rows straddle two scale-grid rows.
 TEST(OpsLinearBits, RowSliceViewsKeepTheOrder) {
-  TestWeight t = make_weight(DType::F8_E4M3, 256, 1040, 128, false, 12);
+  TestWeight t = make_weight(DType::F8_E4M3, 256, 1040, 12);
   for (int64_t r0 : {70, 126, 129}) expect_bit_identical(t.w.rows_slice(r0, 50), "rows_slice(" + std::to_string(r0) + ")");
 }
 
 // A NaN code (0x7f / 0xff) poisons exactly its row: that chunk goes to the buffered path, the
 // tile's other chunks stay fused, and every other row is unaffected.
 TEST(OpsLinearBits, NanCodePoisonsOnlyItsRow) {
-  TestWeight t = make_weight(DType::F8_E4M3, 16, 1024, 128, false, 13);
+  TestWeight t = make_weight(DType::F8_E4M3, 16, 1024, 13);
   t.data[5 * 1024 + 700] = 0x7f;
   t.data[9 * 1024 + 3] = 0xff;
   expect_bit_identical(t.w, "nan codes");
