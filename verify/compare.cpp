@@ -11,6 +11,7 @@
 #include <limits>
 #include <numeric>
 #include <regex>
+#include <map>
 #include <set>
 
 #include "kernels/error.h"
@@ -157,8 +158,10 @@ FloatStats float_stats(const float* a, const float* b, int64_t n) {
 namespace {
 // Compares index rows of width k; scores (may be null) are the aligned selection-score rows of
 // each dump, width w. tol_rel: relative tie tolerance.
+// group_flip: per row, 1 where the layer's router kept other groups in the two dumps and that was
+// excused as a tie (router_groups.h): the row's whole set then follows from the tie (null: none).
 IndexStats index_stats(const int32_t* a, const int32_t* b, int64_t rows, int64_t k, const float* sa,
-                       const float* sb, int64_t w, double tol_rel) {
+                       const float* sb, int64_t w, double tol_rel, const std::vector<char>* group_tie) {
   IndexStats s;
   s.rows = rows;
   s.scores_available = sa && sb;
@@ -182,7 +185,9 @@ IndexStats index_stats(const int32_t* a, const int32_t* b, int64_t rows, int64_t
     ++s.rows_differ;
     // Tie check: each element of the symmetric difference near the cut-off in either dump.
     double need = kInf;
-    if (s.scores_available) {
+    if (group_tie && (*group_tie)[size_t(r)]) {
+      need = 0;
+    } else if (s.scores_available) {
       const float* ra = sa + r * w;
       const float* rb = sb + r * w;
       const double cut_a = kth_largest(ra, w, int64_t(A.size()));
@@ -324,6 +329,9 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
   Provenance prov(profile, dims, int64_t(ma.meta.ids.size()), ma.meta.attn == "sparse",
                   ref1_map(ma.meta.numerics) == ref1_map(mb.meta.numerics));
   bool counted_failure = false;
+  // Group-limited routing (router_groups.h): rows of each MoE layer whose group flip was a tie.
+  const int64_t n_group = dims.values.count("n_group") ? int64_t(dims.values.at("n_group")) : 1;
+  std::map<int64_t, std::vector<char>> group_ties;
   for (const auto& name : A.tensors()) {
     if (!B.has(name)) continue;
     if (!opt.tensors_regex.empty() && !std::regex_search(name, re)) continue;
@@ -367,8 +375,10 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
         }
       }
       tr.tol = scores.empty() ? 0 : profile.tie_factor * rel_rms_bound(profile, scores, dims);
+      auto ties = group_ties.find(tensor_layer(name, dims.num_layers));
+      const bool by_groups = tensor_leaf(name) == "expert_ids" && ties != group_ties.end();
       tr.ix = index_stats(xa.data(), xb.data(), rows, re_, sa.empty() ? nullptr : sa.data(),
-                          sb.empty() ? nullptr : sb.data(), w, tr.tol);
+                          sb.empty() ? nullptr : sb.data(), w, tr.tol, by_groups ? &ties->second : nullptr);
       tr.min_tol = tr.ix.need_tol;
       {
         auto sa_sets = index_row_sets(xa, rows, re_), sb_sets = index_row_sets(xb, rows, re_);
@@ -397,6 +407,17 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
     } else {
       auto xa = al.identity ? std::move(ta.f) : gather(ta.f, re_, al.ra);
       auto xb = al.identity ? std::move(tb.f) : gather(tb.f, re_, al.rb);
+      if (tensor_leaf(name) == "router_scores" && n_group >= 2) {
+        const double tie = profile.tie_factor * rel_rms_bound(profile, name, dims);
+        tr.groups = router_group_flips(xa.data(), xb.data(), rows, re_, n_group, 8 * tie);
+        if (tr.groups.rows_differ) {
+          mask_to_common_groups(xa, xb, tr.groups, re_, n_group);
+          group_ties[tensor_layer(name, dims.num_layers)] = tr.groups.excused;
+          const bool all_ties = tr.groups.rows_excused == tr.groups.rows_differ;
+          if (rep.first_flip.empty()) rep.first_flip = name, rep.first_flip_excused = all_ties;
+          if (!all_ties && rep.first_bad_flip.empty()) rep.first_bad_flip = name;
+        }
+      }
       tr.f = float_stats(xa.data(), xb.data(), int64_t(xa.size()));
       const bool bf16_values = ref1_both && all_bf16(xa) && all_bf16(xb);
       tr.prov = prov.add(name, al.pos, float_rows_differ(xa, xb, rows, re_), re_, bf16_values, false);
@@ -422,9 +443,11 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
         failed = failed || !rep.logits.pass;
       }
       tr.status = !failed ? "pass" : tr.f.nonfinite_mismatch ? "nan" : "fail";
+      if (!failed && tr.groups.rows_differ)
+        tr.status = tr.groups.rows_excused == tr.groups.rows_differ ? "tie" : "flip";
       if (failed) {
         if (rep.first_failure.empty()) rep.first_failure = name;
-        if (!rep.first_flip.empty() && rep.first_bad_flip.empty()) tr.status = "diverged";
+        if (!rep.first_flip.empty() && rep.first_flip != name && rep.first_bad_flip.empty()) tr.status = "diverged";
         else counted_failure = true;
       }
     }

@@ -1,12 +1,14 @@
 // The comparator behind `dsv32 verify A.h5 B.h5`: A is the candidate, B the reference. Tensors are
 // compared in A's forward order, rows aligned by absolute position. Float tensors get max abs/rel
 // error, NMSE, cosine, ULP distance and the worst element; index tensors (indexer_topk, expert_ids)
-// get per-row set agreement with a tie-aware verdict; logits also get KL, top-1 and top-5.
+// get per-row set agreement with a tie-aware verdict; logits also get KL, top-1 and top-5;
+// router_scores rows whose kept expert groups differ are judged as group flips (router_groups.h).
 //
 // Verdict (see verify/SCHEMA.md, "Verdict"):
 //   first_failure  first float tensor beyond its tolerance ("" when none)
-//   first_flip     first index tensor whose sets differ in some row, excused or not
-//   first_bad_flip first index tensor with a row that is not excused as a tie
+//   first_flip     first index tensor whose sets differ in some row (or router_scores whose kept
+//                  groups do), excused or not
+//   first_bad_flip first such tensor with a row that is not excused as a tie
 //   verdict fail   when there is a bad flip, or a failure that no (excused) flip precedes, or the
 //                  logits' KL/top-1/top-5 miss the profile, or a tensor's provenance verdict is
 //                  `systematic` (verify/provenance.h) whatever the magnitudes; tensors beyond tolerance after an excused
@@ -23,6 +25,7 @@
 #include "verify/error_stats.h"
 #include "verify/profile.h"
 #include "verify/provenance.h"
+#include "verify/router_groups.h"
 
 namespace dsv32 {
 
@@ -75,6 +78,9 @@ struct TensorReport {
   std::vector<int64_t> worst_at;      // coordinates of the worst element, row as absolute position
   ProvenanceStats prov;               // origin / propagated rows and the flip-or-systematic verdict
   ErrorStats e;                       // float tensors: error quantiles, ULP histogram, worst elements
+  RouterGroupFlips groups;            // router_scores with group-limited routing: rows whose kept
+                                      // groups differ (verify/router_groups.h); values compared on the
+                                      // groups both kept
 };
 
 struct VerifyOptions {

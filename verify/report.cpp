@@ -126,6 +126,15 @@ void print_report(std::FILE* out, const VerifyReport& r) {
                    fmt("%.7f", f.cos).c_str(), ulp.c_str(),
                    f.max_abs > 0 || f.nonfinite_mismatch ? join(t.worst_at, ",").c_str() : "-", sci(t.min_tol).c_str(),
                    sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
+      if (t.groups.rows_differ) {
+        const auto& g = t.groups;
+        std::fprintf(out, "%*s  router groups: %lld/%lld rows keep other groups (%lld ties, need %s)", int(w), "",
+                     (long long)g.rows_differ, (long long)g.rows, (long long)g.rows_excused, sci(g.need_tol).c_str());
+        if (g.worst_row >= 0)
+          std::fprintf(out, ", first: row %lld groups A-B %s B-A %s", (long long)g.worst_row, set_str(g.only_a).c_str(),
+                       set_str(g.only_b).c_str());
+        std::fprintf(out, "; values compared on the groups both kept\n");
+      }
       if (t.status != "pass" && f.worst >= 0)
         std::fprintf(out, "%*s  worst @[%s]: A %.9g B %.9g (|a-b|/(|b|+rms) %.3g, ulp %lld)%s\n", int(w), "",
                      join(t.worst_at, ",").c_str(), f.worst_a, f.worst_b, f.max_norm, (long long)f.ulp_worst,
@@ -222,6 +231,12 @@ nlohmann::json report_json(const VerifyReport& r) {
       e["worst_a"] = num(f.worst_a);
       e["worst_b"] = num(f.worst_b);
       e["nonfinite_mismatch"] = f.nonfinite_mismatch;
+      if (t.groups.rows_differ) {
+        const auto& g = t.groups;
+        e["router_groups"] = {{"rows_differ", g.rows_differ}, {"rows_excused", g.rows_excused},
+                              {"need_tol", num(g.need_tol)}, {"worst_row", g.worst_row},
+                              {"only_a", g.only_a}, {"only_b", g.only_b}};
+      }
     }
     ts.push_back(std::move(e));
   }

@@ -37,6 +37,7 @@ struct SynthRun {
   // Sizes (also written into config_json).
   int64_t n = 6, D = 16, H = 2, dn = 4, dr = 4, dv = 4, rq = 8, rkv = 8, HI = 2, dI = 4, topk = 4;
   int64_t E = 8, K = 2, vocab = 32, layers = 3, prefill = 4;
+  int64_t n_group = 1;                         // written into config_json when > 1 (group-limited routing)
   std::string numerics = "fp32";               // /meta numerics ("ref1": bf16 values, see round_bf16)
   std::vector<std::string> order;              // forward order of names
   std::map<std::string, SynthTensor> t;
@@ -51,7 +52,9 @@ struct SynthRun {
                   "\"intermediate_size\":32,\"moe_intermediate_size\":8}",
                   long(D), long(H), long(dn), long(dr), long(dv), long(rq), long(rkv), long(HI), long(dI),
                   long(topk), long(E), long(K), long(vocab), long(layers));
-    return b;
+    std::string j = b;
+    if (n_group > 1) j.insert(j.size() - 1, ",\"n_group\":" + std::to_string(n_group));
+    return j;
   }
 
   explicit SynthRun(uint32_t seed = 1) {
