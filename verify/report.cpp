@@ -128,8 +128,9 @@ void print_report(std::FILE* out, const VerifyReport& r) {
                    sci(t.tol).c_str(), status_text(t).c_str(), origins_text(t).c_str());
       if (t.groups.rows_differ) {
         const auto& g = t.groups;
-        std::fprintf(out, "%*s  router groups: %lld/%lld rows keep other groups (%lld ties, need %s)", int(w), "",
-                     (long long)g.rows_differ, (long long)g.rows, (long long)g.rows_excused, sci(g.need_tol).c_str());
+        std::fprintf(out, "%*s  router groups: %lld/%lld rows keep other groups (%lld ties, need %s of band %s)", int(w), "",
+                     (long long)g.rows_differ, (long long)g.rows, (long long)g.rows_excused, sci(g.need_tol).c_str(),
+                     sci(g.tie_rel).c_str());
         if (g.worst_row >= 0)
           std::fprintf(out, ", first: row %lld groups A-B %s B-A %s", (long long)g.worst_row, set_str(g.only_a).c_str(),
                        set_str(g.only_b).c_str());
@@ -234,7 +235,7 @@ nlohmann::json report_json(const VerifyReport& r) {
       if (t.groups.rows_differ) {
         const auto& g = t.groups;
         e["router_groups"] = {{"rows_differ", g.rows_differ}, {"rows_excused", g.rows_excused},
-                              {"need_tol", num(g.need_tol)}, {"worst_row", g.worst_row},
+                              {"need_tol", num(g.need_tol)}, {"tie_rel", num(g.tie_rel)}, {"worst_row", g.worst_row},
                               {"only_a", g.only_a}, {"only_b", g.only_b}};
       }
     }

