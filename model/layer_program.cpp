@@ -238,11 +238,13 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
   reserve(S, P + S);
   Workspace& ws = ws_;
   float *h = ws.h.f(), *x = ws.x.f();
+  comm_mark(-1);  // the benchmarks' per-layer time and communication split (model/parallel.h)
   ops_->embed(w_->embed, ids, S, h);
   round(Point::kEmbed, h, S * D);
   emit("embed", -1, P, {S, D}, h);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& L = w_->layers[l];
+    comm_mark(l);
     if (inj_ && l < int(inj_->input.size()) && !inj_->input[l].empty()) {
       if (int64_t(inj_->input[l].size()) < (P + S) * D)
         fail(inj_->source + ": layer " + std::to_string(l) + " input has " +
@@ -258,6 +260,7 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
     emit_residual(l, P, S);
   }
   filled_ = P + S;
+  comm_mark(-1);
 
   ops_->rmsnorm(h, S, D, D, w_->final_norm, c_.rms_norm_eps, x, D);
   round(Point::kNormOut, x, S * D);
@@ -278,6 +281,7 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
       ops_->to_host(logits, out + (logits_from - first) * V, size_t((S - logits_from) * V) * sizeof(float));
   }
   ops_->finish();  // forward returns when the backend is done (honest host timings)
+  comm_mark_end();
   obs_ = nullptr;
 }
 

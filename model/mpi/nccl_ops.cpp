@@ -89,6 +89,8 @@ class NcclOps final : public ForwardingOps {
       }
       std::this_thread::sleep_for(std::chrono::microseconds(20));
     }
+    comm_record(comm_tp_kind(), std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(),
+                (off - counts[l_.tp_rank]) * 4);
   }
 
   void moe_experts(const MoeCall& m, const float* x, const int32_t* ids, const int32_t* ids_host,
