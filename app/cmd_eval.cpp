@@ -15,6 +15,8 @@
 //   4. records everything in the history and writes the report page.
 // Every step writes its result file under OUT/results; a rerun skips steps whose result exists
 // (interrupting loses nothing finished; the ppl step also resumes mid-way). --fresh redoes all.
+// Under mpirun (--parallel ep, --tp, --ep) the forward-pass steps run over the ranks and rank 0
+// alone does the rest and writes every file (README "Running over ranks").
 #include <unistd.h>
 
 #include <cstdio>
@@ -119,7 +121,7 @@ int run(const std::vector<std::string>& args) {
   if (model.empty() && fs::exists(trained + "/config.json")) {
     model = trained;
   } else if (model.empty()) {
-    std::fprintf(stderr, "eval: warning: no trained model in %s (scripts/install_trained_model.sh installs one); "
+    if (writer) std::fprintf(stderr, "eval: warning: no trained model in %s (scripts/install_trained_model.sh installs one); "
                  "falling back to the synthetic tiny preset -- random weights, so PPL/KL/recall show mechanics only\n",
                  trained.c_str());
     model = src + "/.cache/models/tiny-fp8";
@@ -141,7 +143,7 @@ int run(const std::vector<std::string>& args) {
   }
   if (tok_path.empty()) tok_path = default_tokenizer_path(src);
   const ModelConfig cfg = load_config(model + "/config.json");
-  std::fprintf(stderr, "eval: model %s, text %s\n", model.c_str(), text.c_str());
+  if (writer) std::fprintf(stderr, "eval: model %s, text %s\n", model.c_str(), text.c_str());
   if (index_topk > 0 && !cfg.has_indexer) fail("--index-topk: " + cfg.source + " has no lightning indexer");
   const int64_t topk = index_topk > 0 ? index_topk : cfg.index_topk;
   std::vector<std::string> topk_arg;
@@ -153,7 +155,7 @@ int run(const std::vector<std::string>& args) {
   std::vector<Step> steps;
   auto done = [&](const std::string& f) { return rank0(writer && fs::exists(res + "/" + f)); };
   auto step = [&](const std::string& name, auto&& body) {
-    std::fprintf(stderr, "\n== eval: %s\n", name.c_str());
+    if (writer) std::fprintf(stderr, "\n== eval: %s\n", name.c_str());
     Step s{name, true, ""};
     try {
       int rc = body();
@@ -178,7 +180,7 @@ int run(const std::vector<std::string>& args) {
       if (std::string(attn) == "sparse" && !cfg.has_indexer) continue;
       for (const char* mla : {"naive", "absorbed"}) {
         const std::string mode = std::string(attn) + "_" + mla, vj = "verify_" + mode + ".json";
-        if (done(vj)) { std::fprintf(stderr, "eval: verify %s: kept %s/%s\n", mode.c_str(), res.c_str(), vj.c_str()); continue; }
+        if (done(vj)) { if (writer) std::fprintf(stderr, "eval: verify %s: kept %s/%s\n", mode.c_str(), res.c_str(), vj.c_str()); continue; }
         step("verify " + mode, [&] {
           const std::string ref = res + "/ref_" + mode + ".h5", cpp = res + "/cpp_" + mode + ".h5";
           call_command("run", with_device({"--model", model, "--ids", id_list, "--prefill", prefill, "--attn", attn,
@@ -225,7 +227,7 @@ int run(const std::vector<std::string>& args) {
     for (int64_t c : all_ctx) {
       const std::string f = "dsa_ctx" + std::to_string(c) + ".json";
       if (c > cfg.max_position_embeddings || c > n_tokens) {
-        std::fprintf(stderr, "eval: DSA ctx %lld skipped: %s\n", (long long)c,
+        if (writer) std::fprintf(stderr, "eval: DSA ctx %lld skipped: %s\n", (long long)c,
                      c > n_tokens ? "the text is shorter than one chunk" : "beyond max_position_embeddings");
         continue;
       }
