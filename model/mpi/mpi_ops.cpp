@@ -23,9 +23,8 @@
 // layer program's o_proj / down_proj partials (model/tensor_parallel.cpp); moe_experts reduces a
 // TP-split shared expert before the routed combine.
 //
-// GPUs (--device cuda): NcclOps (nccl_ops.cpp) instead, TP only. The EP exchange of step 4 would
-// be the same ncclBroadcast-per-rank group on grouped rows, with steps 2–3 on gpu::moe_experts
-// restricted to the block (not built).
+// GPUs (--device cuda): NcclOps (nccl_ops.cpp) instead: the same steps, with steps 2–3 and 5 in
+// gpu::moe_experts restricted to the block and step 4 an ncclBroadcast per rank of grouped rows.
 // The C API only: without these, Open MPI's and MPICH's mpi.h pull in the deprecated C++ bindings
 // (and a link dependency on libmpi_cxx).
 #define OMPI_SKIP_MPICXX 1
