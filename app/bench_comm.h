@@ -2,7 +2,10 @@
 // over ranks"): for each test, the timed seconds of every rank split per decoder layer into
 // compute and the time inside each kind of collective (model/parallel.h CommKind), reduced over
 // the ranks to their mean and max, and the bytes the ranks received per token, measured at the
-// collective calls beside the formula derived from the shapes.
+// collective calls beside the formula derived from the shapes. On a GPU (NCCL) the layer clock
+// reads host time while kernels run asynchronously: each collective first waits for the queued
+// kernels (outside its own timing), so a layer's compute is exact only up to work still queued at
+// its last collective, which spills into the next bucket; the bytes are exact on both.
 #pragma once
 #include <cstdint>
 #include <nlohmann/json.hpp>
