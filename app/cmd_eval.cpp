@@ -234,7 +234,8 @@ int run(const std::vector<std::string>& args) {
       std::string modes = "dense/absorbed,sparse/absorbed";
       if (c == tradeoff_ctx) {
         modes += ",sparse/absorbed:random-indexer";
-        if (dev_opt.device == Device::kCpu && dev_opt.numerics == "exact") modes += ",dense/absorbed:ref1";
+        // REF-1 beside the exact profile; not under --tp (tensor parallelism runs the exact profile only).
+        if (dev_opt.device == Device::kCpu && dev_opt.numerics == "exact" && dev_opt.tp == 1) modes += ",dense/absorbed:ref1";
       }
       if (c == curve_ctx)
         for (int64_t k : curve_k)
