@@ -27,6 +27,7 @@
 #include <vector>
 
 #include "app/args.h"
+#include "app/bench_comm.h"
 #include "app/command.h"
 #include "app/common.h"
 #include "app/run_setup.h"
@@ -55,22 +56,8 @@ struct TestResult {
   int64_t n_prompt = 0, n_gen = 0, depth = 0;
   std::vector<double> tps;  // tokens/s per repetition
   double mean = 0, stddev = 0;
-  // --parallel ep: share of the timed seconds spent in the expert exchange, and the bytes this
-  // rank received per token (model/parallel.h EpStats); -1 / 0 without expert parallelism.
-  double comm_fraction = -1, comm_bytes_per_token = 0;
-  double tp_fraction = 0, tp_bytes_per_token = 0;  // of which the TP gathers (--tp)
+  CommSplit comm;  // under mpirun: compute vs communication, bytes per token (app/bench_comm.h)
 };
-
-// Stopwatch seconds of a test's timed repetitions and its tokens → the EP exchange's share.
-void finish_comm(TestResult& r, double timed_s, int64_t tokens) {
-  if (current_world().size < 2) return;
-  const EpStats st = ep_stats();
-  const double n = double(std::max<int64_t>(tokens, 1));
-  r.comm_fraction = (st.seconds + st.tp_seconds) / std::max(timed_s, 1e-12);
-  r.comm_bytes_per_token = double(st.bytes_received + st.tp_bytes_received) / n;
-  r.tp_fraction = st.tp_seconds / std::max(timed_s, 1e-12);
-  r.tp_bytes_per_token = double(st.tp_bytes_received) / n;
-}
 
 struct Skip {
   std::string mode, test, reason;
@@ -341,7 +328,7 @@ int bench(const std::vector<std::string>& args) {
       TestResult r{mode, "pp" + std::to_string(pp), pp, 0, 0, {}, 0, 0};
       double timed = 0;
       for (int rep = 0; rep <= reps; ++rep) {  // rep 0: warm-up
-        if (rep == 1) ep_stats_reset();
+        if (rep == 1) comm_begin();
         Stopwatch sw;
         m.forward(ids.data(), pp, 0, nullptr);
         const double s = sw.seconds();
@@ -349,7 +336,7 @@ int bench(const std::vector<std::string>& args) {
         bar.update(done += pp, r.test);
       }
       finish_stats(r);
-      finish_comm(r, timed, pp * reps);
+      r.comm = comm_collect(m, timed, pp * reps);
       results.push_back(r);
     }
     int64_t filled = 0;  // prefix [0, filled) holds the prompt ids (decode reps write past it)
@@ -363,7 +350,7 @@ int bench(const std::vector<std::string>& args) {
       filled = d;
       double timed = 0;
       for (int rep = 0; rep <= reps; ++rep) {
-        if (rep == 1) ep_stats_reset();
+        if (rep == 1) comm_begin();
         Stopwatch sw;
         for (int64_t i = 0; i < tg; ++i) m.forward(&ids[d + i], 1, d + i, logits.data());
         const double s = sw.seconds();
@@ -371,7 +358,7 @@ int bench(const std::vector<std::string>& args) {
         bar.update(done += tg, r.test);
       }
       finish_stats(r);
-      finish_comm(r, timed, tg * reps);
+      r.comm = comm_collect(m, timed, tg * reps);
       results.push_back(r);
     }
     bar.finish();
@@ -421,17 +408,11 @@ int bench(const std::vector<std::string>& args) {
     std::printf("%s decode: %.1f MiB of weights/token, best %s %.2f t/s = %.2f GB/s\n", mode.name().c_str(),
                 double(wb) / (1 << 20), best->test.c_str(), best->mean, double(wb) * best->mean / 1e9);
   }
-  if (current_world().size > 1) {
-    const int N = current_world().size;
-    std::printf("\ncommunication over %d ranks (rank 0's view; formulas: the EP exchange takes K·D·4 = %lld bytes per "
-                "token per MoE layer, each EP rank receiving (E-1)/E of them; each TP reduction receives (T-1)·D·4 = "
-                "(T-1)·%lld bytes per token, two per layer)\n"
-                "| mode | test | communication share of time | of which TP | bytes received/token | of which TP |\n"
-                "|---|---|---:|---:|---:|---:|\n",
-                N, (long long)(int64_t(c.n_experts_per_tok) * c.hidden_size * 4), (long long)(c.hidden_size * 4));
-    for (const TestResult& r : results)
-      std::printf("| %s | %s | %.1f %% | %.1f %% | %.0f | %.0f |\n", r.mode.name().c_str(), r.test.c_str(),
-                  100 * r.comm_fraction, 100 * r.tp_fraction, r.comm_bytes_per_token, r.tp_bytes_per_token);
+  {
+    std::vector<std::string> labels;
+    std::vector<const CommSplit*> splits;
+    for (const TestResult& r : results) labels.push_back(r.mode.name() + " | " + r.test), splits.push_back(&r.comm);
+    print_comm(labels, splits);
   }
   std::printf("\n| mode | KV bytes/token (fp32, this harness) | deployed bf16/fp8 layout | per layer (MLA + indexer) |\n"
               "|---|---:|---:|---:|\n");
@@ -473,10 +454,7 @@ int bench(const std::vector<std::string>& args) {
       rs.push_back({{"attn", to_string(r.mode.attn)}, {"mla", to_string(r.mode.mla)}, {"test", r.test},
                     {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"depth", r.depth}, {"reps", reps},
                     {"tokens_per_s", r.tps}, {"mean", r.mean}, {"stddev", r.stddev},
-                    {"comm_fraction", r.comm_fraction < 0 ? json(nullptr) : json(r.comm_fraction)},
-                    {"comm_bytes_per_token", r.comm_bytes_per_token},
-                    {"comm_tp_fraction", r.comm_fraction < 0 ? json(nullptr) : json(r.tp_fraction)},
-                    {"comm_tp_bytes_per_token", r.tp_bytes_per_token}});
+                    {"comm", comm_json(r.comm)}});
     j["results"] = rs;
     j["kv_bytes_per_token"] = kv_json;
     j["kv_bytes_per_token_deployed"] = kv_dep;

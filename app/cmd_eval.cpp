@@ -15,6 +15,8 @@
 //   4. records everything in the history and writes the report page.
 // Every step writes its result file under OUT/results; a rerun skips steps whose result exists
 // (interrupting loses nothing finished; the ppl step also resumes mid-way). --fresh redoes all.
+// Under mpirun (--parallel ep, --tp, --ep) the forward-pass steps run over the ranks and rank 0
+// alone does the rest and writes every file (README "Running over ranks").
 #include <unistd.h>
 
 #include <cstdio>
@@ -92,11 +94,15 @@ int run(const std::vector<std::string>& args) {
   p.add_flag("--no-bench", &no_bench, "skip throughput measurements");
   p.add_flag("--fresh", &fresh, "redo every step (default: keep finished results)");
   if (!p.parse(args)) return 0;
-  // eval also runs the Python reference and writes its report directory: one process only.
-  if (parse_parallel(dev.parallel) != Parallel::kNone)
-    fail("--parallel: eval runs in one process (under mpirun, run `dsv32 run`, `ppl` and `bench` instead)");
   ModelOptions dev_opt;
-  dev.apply(dev_opt);  // bad --device / --numerics values fail here, before any step
+  dev.apply(dev_opt);  // bad --device / --numerics / --tp / --ep values fail here, before any step
+  // Under mpirun (README "Running over ranks") every rank runs the steps that run a forward pass
+  // over the ranks (run, ppl, bench) with the same arguments, and rank 0 alone everything else:
+  // the reference and verify, recall (one process), bench_ops, the report and the history, and
+  // every file. Which steps run is rank 0's decision (its result files), broadcast, so the ranks
+  // enter the same collectives even when they do not share a file system.
+  const bool writer = output_rank();
+  auto rank0 = [](bool v) { return world_broadcast(v ? 1 : 0, true) != 0; };
   auto with_device = [&](std::vector<std::string> a) {
     for (const std::string& x : dev.args()) a.push_back(x);
     return a;
@@ -115,11 +121,11 @@ int run(const std::vector<std::string>& args) {
   if (model.empty() && fs::exists(trained + "/config.json")) {
     model = trained;
   } else if (model.empty()) {
-    std::fprintf(stderr, "eval: warning: no trained model in %s (scripts/install_trained_model.sh installs one); "
+    if (writer) std::fprintf(stderr, "eval: warning: no trained model in %s (scripts/install_trained_model.sh installs one); "
                  "falling back to the synthetic tiny preset -- random weights, so PPL/KL/recall show mechanics only\n",
                  trained.c_str());
     model = src + "/.cache/models/tiny-fp8";
-    if (!fs::exists(model + "/config.json")) {
+    if (writer && !fs::exists(model + "/config.json")) {
       std::fprintf(stderr, "eval: synthesizing the default tiny checkpoint into %s\n", model.c_str());
       SynthOptions o;
       const std::string tmp = model + ".tmp" + std::to_string(getpid());
@@ -127,27 +133,29 @@ int run(const std::vector<std::string>& args) {
       fs::remove_all(model);
       fs::rename(tmp, model);
     }
+    rank0(true);  // the other ranks read the checkpoint once rank 0 has made it
   }
   if (text.empty()) {
     text = src + "/datasets/data/corpus/heldout/jargon.txt";
-    if (!fs::exists(text) && std::system((quote(src + "/datasets/prepare.sh") + " >/dev/null").c_str()) != 0)
+    if (writer && !fs::exists(text) && std::system((quote(src + "/datasets/prepare.sh") + " >/dev/null").c_str()) != 0)
       fail(text + ": missing and datasets/prepare.sh failed (see its message)");
+    rank0(true);
   }
   if (tok_path.empty()) tok_path = default_tokenizer_path(src);
   const ModelConfig cfg = load_config(model + "/config.json");
-  std::fprintf(stderr, "eval: model %s, text %s\n", model.c_str(), text.c_str());
+  if (writer) std::fprintf(stderr, "eval: model %s, text %s\n", model.c_str(), text.c_str());
   if (index_topk > 0 && !cfg.has_indexer) fail("--index-topk: " + cfg.source + " has no lightning indexer");
   const int64_t topk = index_topk > 0 ? index_topk : cfg.index_topk;
   std::vector<std::string> topk_arg;
   if (index_topk > 0) topk_arg = {"--index-topk", std::to_string(index_topk)};
   if (ctx == 0) ctx = cfg.has_indexer ? std::max<int64_t>(2 * topk, 64) : 256;
   const std::string res = out + "/results";
-  if (fresh) fs::remove_all(res);
-  fs::create_directories(res);
+  if (fresh && writer) fs::remove_all(res);
+  if (writer) fs::create_directories(res);
   std::vector<Step> steps;
-  auto done = [&](const std::string& f) { return fs::exists(res + "/" + f); };
+  auto done = [&](const std::string& f) { return rank0(writer && fs::exists(res + "/" + f)); };
   auto step = [&](const std::string& name, auto&& body) {
-    std::fprintf(stderr, "\n== eval: %s\n", name.c_str());
+    if (writer) std::fprintf(stderr, "\n== eval: %s\n", name.c_str());
     Step s{name, true, ""};
     try {
       int rc = body();
@@ -172,11 +180,12 @@ int run(const std::vector<std::string>& args) {
       if (std::string(attn) == "sparse" && !cfg.has_indexer) continue;
       for (const char* mla : {"naive", "absorbed"}) {
         const std::string mode = std::string(attn) + "_" + mla, vj = "verify_" + mode + ".json";
-        if (done(vj)) { std::fprintf(stderr, "eval: verify %s: kept %s/%s\n", mode.c_str(), res.c_str(), vj.c_str()); continue; }
+        if (done(vj)) { if (writer) std::fprintf(stderr, "eval: verify %s: kept %s/%s\n", mode.c_str(), res.c_str(), vj.c_str()); continue; }
         step("verify " + mode, [&] {
           const std::string ref = res + "/ref_" + mode + ".h5", cpp = res + "/cpp_" + mode + ".h5";
           call_command("run", with_device({"--model", model, "--ids", id_list, "--prefill", prefill, "--attn", attn,
                                            "--mla", mla, "--threads", std::to_string(threads), "--quiet", "--dump", cpp}));
+          if (!writer) return 0;  // rank 0 wrote the dump (gathered over the ranks) and checks it
           std::string cmd = "/usr/bin/python3 " + quote(src + "/reference/run.py") + " --model " + quote(model) +
                             " --ids " + id_list + " --prefill " + prefill + " --attn " + attn + " --mla " + mla +
                             " --numerics " + (dev_opt.numerics == "ref1" ? "ref1" : "exact") + " --threads " + std::to_string(threads) +
@@ -218,14 +227,15 @@ int run(const std::vector<std::string>& args) {
     for (int64_t c : all_ctx) {
       const std::string f = "dsa_ctx" + std::to_string(c) + ".json";
       if (c > cfg.max_position_embeddings || c > n_tokens) {
-        std::fprintf(stderr, "eval: DSA ctx %lld skipped: %s\n", (long long)c,
+        if (writer) std::fprintf(stderr, "eval: DSA ctx %lld skipped: %s\n", (long long)c,
                      c > n_tokens ? "the text is shorter than one chunk" : "beyond max_position_embeddings");
         continue;
       }
       std::string modes = "dense/absorbed,sparse/absorbed";
       if (c == tradeoff_ctx) {
         modes += ",sparse/absorbed:random-indexer";
-        if (dev_opt.device == Device::kCpu && dev_opt.numerics == "exact") modes += ",dense/absorbed:ref1";
+        // REF-1 beside the exact profile; not under --tp (tensor parallelism runs the exact profile only).
+        if (dev_opt.device == Device::kCpu && dev_opt.numerics == "exact" && dev_opt.tp == 1) modes += ",dense/absorbed:ref1";
       }
       if (c == curve_ctx)
         for (int64_t k : curve_k)
@@ -243,7 +253,7 @@ int run(const std::vector<std::string>& args) {
         return call_command("ppl", with_device(a));
       });
     }
-    if (!done("recall.json") && recall_ctx <= n_tokens && recall_ctx <= cfg.max_position_embeddings)
+    if (!done("recall.json") && recall_ctx <= n_tokens && recall_ctx <= cfg.max_position_embeddings && writer)
       step("recall ctx " + std::to_string(recall_ctx), [&] {
         std::string ks;
         for (int64_t k : curve_k) ks += (ks.empty() ? "" : ",") + std::to_string(k);
@@ -261,7 +271,7 @@ int run(const std::vector<std::string>& args) {
                                                 "--json", res + "/bench.json"}));
     });
   const fs::path ops_bin = fs::read_symlink("/proc/self/exe").parent_path() / "bench_ops";
-  if (!no_bench && !done("ops.json") && fs::exists(ops_bin))
+  if (!no_bench && !done("ops.json") && fs::exists(ops_bin) && writer)
     step("bench_ops (tiny shapes)", [&] {
       std::string cmd = quote(ops_bin.string()) + " --benchmark_filter=tiny --benchmark_repetitions=3" +
                         " --benchmark_out=" + quote(res + "/ops.json.tmp") + " --benchmark_out_format=json >/dev/null";
@@ -269,7 +279,12 @@ int run(const std::vector<std::string>& args) {
       if (rc == 0) fs::rename(res + "/ops.json.tmp", res + "/ops.json");
       return rc == 0 ? 0 : 1;
     });
-  // 4. History and report.
+  // 4. History and report (rank 0; the others are done).
+  if (!writer) {
+    bool ok = true;
+    for (auto& s : steps) ok &= s.ok;
+    return ok ? 0 : 1;
+  }
   std::vector<std::string> rargs;
   for (auto& e : fs::directory_iterator(res))
     if (e.path().extension() == ".json") rargs.push_back(e.path().string());

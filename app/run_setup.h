@@ -26,7 +26,8 @@ struct DeviceChoice {
   std::vector<std::string> args() const {
     ModelOptions o;
     apply(o);
-    return {"--device", device, "--numerics", o.numerics};
+    return {"--device", device, "--numerics", o.numerics, "--parallel", to_string(o.parallel),
+            "--tp", std::to_string(tp), "--ep", std::to_string(ep)};
   }
 };
 

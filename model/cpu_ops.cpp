@@ -193,6 +193,7 @@ class CpuOps final : public Ops {
   void moe_experts(const MoeCall& m, const float* x, const int32_t* ids, const int32_t*, const float* weights,
                    float* y) override {
     const int64_t S = m.tokens, D = m.hidden;
+    if (m.expert_hi >= 0) fail("CpuOps::moe_experts: an expert block (the CPU's EpOps exchanges itself)");
     if (m.shared) mlp(m.rules, *m.shared, x, S, y);
     else std::fill(y, y + S * D, 0.f);
     const ExpertFn expert = [&](int64_t e, const float* xg, int64_t n, float* yg) {

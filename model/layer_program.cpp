@@ -58,14 +58,15 @@ AbsorbedHeads absorbed_heads(const Weight& kv_b, int64_t H, const ModelConfig& c
 // Every matrix this rank reads: t holds its TP share of the attention and MLP weights (the
 // checkpoint's own views when T = 1).
 template <class F>
-void for_each_weight(const LayerWeights& L, const TpLayer& t, bool sparse, F&& f) {
+// `experts`: the routed experts [first, second) this rank holds (expert parallelism: its block).
+void for_each_weight(const LayerWeights& L, const TpLayer& t, bool sparse, std::pair<int64_t, int64_t> experts, F&& f) {
   f(L.q_a), f(t.q_b), f(L.kv_a), f(t.kv_b), f(t.o);
   if (sparse) f(L.indexer.wq_b), f(L.indexer.wk), f(L.indexer.weights_proj);
   auto mlp = [&](const MlpWeights& m) { f(m.gate), f(m.up), f(m.down); };
   if (!L.is_moe) mlp(t.mlp);
   if (L.is_moe) {
     f(L.router);
-    for (const MlpWeights& e : L.experts) mlp(e);
+    for (int64_t e = experts.first; e < experts.second; ++e) mlp(L.experts[size_t(e)]);
     if (L.has_shared) mlp(t.shared);
   }
 }
@@ -99,7 +100,11 @@ LayerProgram::LayerProgram(std::shared_ptr<const ModelWeights> weights, const Mo
 
   for (size_t l = 0; l < w_->layers.size(); ++l) {
     const LayerWeights& L = w_->layers[l];
-    for_each_weight(L, tp_[l], sparse_, [&](const Weight& x) { ops_->prepare(x); });
+    // Under expert parallelism a backend with its own memory (the GPU) uploads only this rank's
+    // block of routed experts (model/mpi/nccl_ops.cpp computes only those).
+    const int64_t X = int64_t(L.experts.size());
+    const auto block = lay_.ep > 1 ? expert_block(X, lay_.ep, lay_.ep_rank) : std::pair<int64_t, int64_t>{0, X};
+    for_each_weight(L, tp_[l], sparse_, block, [&](const Weight& x) { ops_->prepare(x); });
     for (const std::vector<float>* v : {&L.attn_norm, &L.q_a_norm, &L.kv_a_norm, &L.ffn_norm})
       ops_->prepare(*v);
     if (sparse_) ops_->prepare(L.indexer.k_norm_w), ops_->prepare(L.indexer.k_norm_b);
@@ -238,11 +243,13 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
   reserve(S, P + S);
   Workspace& ws = ws_;
   float *h = ws.h.f(), *x = ws.x.f();
+  comm_mark(-1);  // the benchmarks' per-layer time and communication split (model/parallel.h)
   ops_->embed(w_->embed, ids, S, h);
   round(Point::kEmbed, h, S * D);
   emit("embed", -1, P, {S, D}, h);
   for (int l = 0; l < c_.n_layers; ++l) {
     const LayerWeights& L = w_->layers[l];
+    comm_mark(l);
     if (inj_ && l < int(inj_->input.size()) && !inj_->input[l].empty()) {
       if (int64_t(inj_->input[l].size()) < (P + S) * D)
         fail(inj_->source + ": layer " + std::to_string(l) + " input has " +
@@ -258,6 +265,7 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
     emit_residual(l, P, S);
   }
   filled_ = P + S;
+  comm_mark(-1);
 
   ops_->rmsnorm(h, S, D, D, w_->final_norm, c_.rms_norm_eps, x, D);
   round(Point::kNormOut, x, S * D);
@@ -278,6 +286,7 @@ void LayerProgram::forward(const int32_t* ids, int64_t S, int64_t P, float* logi
       ops_->to_host(logits, out + (logits_from - first) * V, size_t((S - logits_from) * V) * sizeof(float));
   }
   ops_->finish();  // forward returns when the backend is done (honest host timings)
+  comm_mark_end();
   obs_ = nullptr;
 }
 

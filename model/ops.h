@@ -23,6 +23,7 @@
 #pragma once
 #include <cstddef>
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <vector>
@@ -93,6 +94,13 @@ struct MoeCall {
   const MlpWeights* shared = nullptr;  // nullptr: no shared expert
   MlpRules rules;
   Store sum = Store::kF32;
+  // A rank decorator's expert block (model/mpi/nccl_ops.cpp): the backend computes the routed
+  // experts [expert_lo, expert_hi) only and calls exchange(grouped rows [S·K, D] in device
+  // memory, the E + 1 grouped-row offsets per expert) before the combine, to fill the rows of the
+  // other experts; expert_hi = -1: every expert, no exchange. The CUDA backend implements it; on
+  // the CPU, EpOps (model/mpi/mpi_ops.cpp) groups and exchanges itself, and CpuOps rejects it.
+  int64_t expert_lo = 0, expert_hi = -1;
+  std::function<void(float* grouped_rows, const std::vector<int32_t>& offsets)> exchange;
 };
 
 class Ops {

@@ -3,6 +3,7 @@
 #include "model/parallel.h"
 
 #include <algorithm>
+#include <chrono>
 #include <cstdlib>
 
 #include "kernels/error.h"
@@ -34,6 +35,60 @@ double ep_timeout_seconds() {
   }
   return 600;
 }
+
+const char* to_string(CommKind k) {
+  switch (k) {
+    case CommKind::kEpExchange: return "ep_exchange";
+    case CommKind::kTpReduce: return "tp_reduce";
+    case CommKind::kTpHeads: return "tp_heads";
+    default: return "?";
+  }
+}
+
+namespace {
+using CommClock = std::chrono::steady_clock;
+bool g_comm_on = false;
+CommStats g_comm;
+constexpr int kNoBucket = -2;  // between forward passes: the clock is stopped
+int g_bucket = kNoBucket;
+CommClock::time_point g_bucket_t0;
+CommKind g_tp_kind = CommKind::kTpReduce;
+
+LayerComm& bucket(int layer) {
+  if (layer < 0) return g_comm.outside;
+  if (size_t(layer) >= g_comm.layers.size()) g_comm.layers.resize(size_t(layer) + 1);
+  return g_comm.layers[size_t(layer)];
+}
+}  // namespace
+
+void comm_accounting(bool on) {
+  g_comm_on = on;
+  g_bucket = kNoBucket;
+}
+void comm_reset() {
+  g_comm = CommStats{};
+  g_bucket = kNoBucket;
+}
+void comm_mark(int layer) {
+  if (!g_comm_on) return;
+  const CommClock::time_point now = CommClock::now();
+  if (g_bucket != kNoBucket) bucket(g_bucket).seconds += std::chrono::duration<double>(now - g_bucket_t0).count();
+  g_bucket = layer, g_bucket_t0 = now;
+}
+void comm_mark_end() {
+  comm_mark(-1);
+  g_bucket = kNoBucket;
+}
+void comm_tp_kind(CommKind k) { g_tp_kind = k; }
+CommKind comm_tp_kind() { return g_tp_kind; }
+void comm_record(CommKind k, double seconds, int64_t bytes_received) {
+  if (!g_comm_on) return;
+  CommCounter& c = bucket(g_bucket == kNoBucket ? -1 : g_bucket).kind[int(k)];
+  ++c.calls;
+  c.bytes_received += bytes_received;
+  c.seconds += seconds;
+}
+const CommStats& comm_stats() { return g_comm; }
 
 std::pair<int64_t, int64_t> expert_block(int64_t n_experts, int ranks, int rank) {
   return {n_experts * rank / ranks, n_experts * (rank + 1) / ranks};
@@ -68,8 +123,10 @@ World mpi_world() {
        "mpicxx is installed)");
 }
 World current_world() { return {}; }
-EpStats ep_stats() { return {}; }
-void ep_stats_reset() {}
+void world_sum_max(const std::vector<double>& v, std::vector<double>* sum, std::vector<double>* max) {
+  *sum = v, *max = v;
+}
+int64_t world_broadcast(int64_t v, bool) { return v; }
 void abort_ranks(int code) { std::exit(code); }
 #endif
 

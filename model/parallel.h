@@ -15,6 +15,7 @@
 #include <cstdint>
 #include <string>
 #include <utility>
+#include <vector>
 
 namespace dsv32 {
 
@@ -43,20 +44,48 @@ inline bool output_rank() { return current_world().rank == 0; }
 // a stuck one). Default 600; env DSV32_EP_TIMEOUT overrides.
 double ep_timeout_seconds();
 
-// Expert-exchange totals of this process since the last reset (all zero without --parallel ep),
-// for the benchmarks' compute/communication split. `seconds` is the time from posting the
-// all-gather to its completion: transfer plus waiting for slower ranks (load imbalance).
-struct EpStats {
-  int64_t exchanges = 0;       // MoE layer calls
-  int64_t bytes_received = 0;  // expert rows computed by other ranks, D·4 bytes each
-  double seconds = 0;
-  // Tensor-parallel gathers (o_proj / MLP partial sums, per-head dump tensors): calls, bytes
-  // received from the other ranks of the TP group, seconds from posting to completion.
-  int64_t tp_gathers = 0, tp_bytes_received = 0;
-  double tp_seconds = 0;
+// Communication accounting, for the benchmarks' compute/communication split (app/bench_comm.h,
+// docs/MODEL.md §13.5). The rank backends (model/mpi/) record each collective of the forward
+// pass: its kind, the steady-clock seconds from posting it to its completion (transfer plus
+// waiting for slower ranks: load imbalance shows up here), and the bytes this rank received. The
+// layer program marks the layer it is in, so each record lands in that layer's bucket beside the
+// layer's own wall time on this rank. Off until comm_accounting(true): then a mark is one clock
+// read. Timing only; nothing a rank computes depends on it.
+enum class CommKind : int {
+  kEpExchange,  // the expert-parallel all-gather of grouped expert rows (one per MoE layer)
+  kTpReduce,    // a tensor-parallel reduction: o_proj, down_proj or the shared expert's partials
+  kTpHeads,     // a per-head tensor gathered for a dump (run --dump only)
+  kCount
 };
-EpStats ep_stats();
-void ep_stats_reset();
+const char* to_string(CommKind k);  // "ep_exchange" | "tp_reduce" | "tp_heads"
+struct CommCounter {
+  int64_t calls = 0, bytes_received = 0;
+  double seconds = 0;
+};
+struct LayerComm {
+  double seconds = 0;  // wall time inside the bucket (a layer, or everything outside the layers)
+  CommCounter kind[int(CommKind::kCount)];
+};
+struct CommStats {
+  std::vector<LayerComm> layers;  // [l] for decoder layer l
+  LayerComm outside;              // embedding, final norm, LM head
+};
+void comm_accounting(bool on);
+void comm_reset();           // zero every bucket (accounting stays as it is)
+void comm_mark(int layer);   // the forward pass enters decoder layer `layer` (−1: outside the layers)
+void comm_mark_end();        // the forward pass returned: the clock stops until the next mark
+// The kind the next tp_allgather records (default kTpReduce; tp_gather_heads sets kTpHeads).
+void comm_tp_kind(CommKind k);
+CommKind comm_tp_kind();
+void comm_record(CommKind k, double seconds, int64_t bytes_received);
+const CommStats& comm_stats();
+
+// Collectives over every rank for reports (blocking; identity without MPI or with one rank):
+// element-wise sum and max of v into *sum and *max on every rank, and rank 0's value of v. Both
+// wait at most ep_timeout_seconds() for the other ranks, except a `patient` broadcast, which
+// waits while rank 0 works alone for as long as that takes (eval's reference runs, reports).
+void world_sum_max(const std::vector<double>& v, std::vector<double>* sum, std::vector<double>* max);
+int64_t world_broadcast(int64_t v, bool patient = false);
 
 // The routed experts rank r of N holds: [lo, hi), contiguous and balanced (sizes differ by at
 // most one). Contiguous blocks keep each rank's expert outputs one slice of the grouped rows

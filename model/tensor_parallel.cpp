@@ -133,7 +133,9 @@ const float* LayerProgram::tp_gather_heads(const float* src, int64_t rows, int64
   ops_->copy({rows, hl_, width, hl_ * width, width, row_stride, head_stride}, src, mine);
   std::vector<int64_t> counts;
   for (int64_t h : tp_heads_) counts.push_back(rows * h * width);
+  comm_tp_kind(CommKind::kTpHeads);  // a dump's gather, not one of the layer's reductions
   ops_->tp_allgather(mine, ws_.tp.f(), counts.data());
+  comm_tp_kind(CommKind::kTpReduce);
   int64_t off = 0, h0 = 0;
   for (int64_t t = 0; t < T; ++t) {
     const int64_t ht = tp_heads_[t];

@@ -128,8 +128,10 @@ bool grouped_gemm(Context& ctx, MoeWorkspace& ws, bool bf16, const std::vector<G
 void check_shapes(const MoeExpertsParams& p, const MoeExpertWeights* experts, const MoeExpertWeights* shared) {
   const auto bad = [](const std::string& what) { fail("gpu::moe_experts: " + what); };
   if (p.tokens < 0 || p.hidden <= 0 || p.top_k <= 0 || p.n_experts <= 0) bad("empty or negative shape");
-  const int64_t D = p.hidden, I = experts[0].gate.rows;
-  for (int64_t e = 0; e < p.n_experts; ++e) {
+  const int64_t lo = p.expert_hi < 0 ? 0 : p.expert_lo, hi = p.expert_hi < 0 ? p.n_experts : p.expert_hi;
+  if (lo < 0 || hi > p.n_experts || lo >= hi) bad("expert block out of range");
+  const int64_t D = p.hidden, I = experts[lo].gate.rows;
+  for (int64_t e = lo; e < hi; ++e) {
     const auto& x = experts[e];
     if (x.gate.rows != I || x.up.rows != I || x.gate.cols != D || x.up.cols != D || x.down.rows != D ||
         x.down.cols != I)
@@ -151,17 +153,19 @@ void moe_experts_stats_reset() {
 
 void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, const float* x, const int32_t* ids,
                  const int32_t* ids_host, const float* weights, const MoeExpertWeights* experts,
-                 const MoeExpertWeights* shared, float* y) {
+                 const MoeExpertWeights* shared, float* y, const MoeExchange* exchange) {
   check_shapes(p, experts, shared);
   const int64_t S = p.tokens, D = p.hidden, K = p.top_k, E = p.n_experts, P = S * K;
-  const int64_t I = experts[0].gate.rows, Is = shared ? shared->gate.rows : 0;
+  const int64_t lo = p.expert_hi < 0 ? 0 : p.expert_lo, hi = p.expert_hi < 0 ? E : p.expert_hi;
+  if (p.expert_hi >= 0 && !exchange) fail("gpu::moe_experts: an expert block needs an exchange");
+  const int64_t I = experts[lo].gate.rows, Is = shared ? shared->gate.rows : 0;
   if (S == 0) return;
   if (P >= (int64_t(1) << 31)) fail("gpu::moe_experts: tokens·top_k exceeds int32");
 
   // Which GEMM variant: grouped needs every expert weight natively in the GEMM's input type.
-  const DType wt = experts[0].gate.dtype;
+  const DType wt = experts[lo].gate.dtype;
   bool same = true;
-  for (int64_t e = 0; e < E; ++e)
+  for (int64_t e = lo; e < hi; ++e)
     for (const WeightDevice* w : {&experts[e].gate, &experts[e].up, &experts[e].down}) same = same && w->dtype == wt;
   const bool grouped_f32 = same && wt == DType::F32 && p.prec != GemmPrecision::kFp8;
   const bool grouped_bf16 = same && wt == DType::BF16 && p.prec == GemmPrecision::kBf16;
@@ -216,7 +220,7 @@ void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, cons
 
   // 3-5. gate/up, SwiGLU, down.
   std::vector<GemmProblem> gate_up, down;
-  for (int64_t e = 0; e < E; ++e) {
+  for (int64_t e = lo; e < hi; ++e) {
     const int64_t r0 = off[size_t(e)], n = off[size_t(e + 1)] - r0;
     if (n == 0) continue;
     const void* xin = xb ? static_cast<const void*>(xb + r0 * D) : static_cast<const void*>(ws.xg.get() + r0 * D);
@@ -226,7 +230,7 @@ void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, cons
     down.push_back({experts[e].down.data, min, ws.yg.get() + r0 * D, D, n, I});
   }
   const auto per_expert = [&](int which) {  // 0: gate and up, 1: down
-    for (int64_t e = 0; e < E; ++e) {
+    for (int64_t e = lo; e < hi; ++e) {
       const int64_t r0 = off[size_t(e)], n = off[size_t(e + 1)] - r0;
       if (n == 0) continue;
       if (which == 0) {
@@ -241,9 +245,12 @@ void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, cons
   };
   const bool grouped = try_grouped && grouped_gemm(ctx, ws, grouped_bf16, gate_up);
   if (!grouped) per_expert(0);
-  swiglu_inplace(ctx, ws.g.get(), ws.u.get(), P * I);
-  if (grouped && mb) convert_to_bf16(ctx, ws.g.get(), P, I, I, mb, I);
+  // SwiGLU over the block's rows [r0, r1) (all rows without a block).
+  const int64_t r0 = off[size_t(lo)], r1 = off[size_t(hi)];
+  swiglu_inplace(ctx, ws.g.get() + r0 * I, ws.u.get() + r0 * I, (r1 - r0) * I);
+  if (grouped && mb && r1 > r0) convert_to_bf16(ctx, ws.g.get() + r0 * I, r1 - r0, I, I, mb + r0 * I, I);
   if (!(grouped && grouped_gemm(ctx, ws, grouped_bf16, down))) per_expert(1);
+  if (exchange) (*exchange)(ws.yg.get(), off);  // the other blocks' rows, from their ranks
 
   // 6. Combine: y = shared (or 0) + Σ_k w·yg[pos[s·K + k]], the routed sum formed from 0 in slot
   // order (0 + sum is exact, so the no-shared case equals the sum itself).

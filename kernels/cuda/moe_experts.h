@@ -31,8 +31,15 @@
 //      bf16 before each GEMM; kFp8: act_quant before each GEMM, as REF). A row's result does not
 //      depend on which other tokens share its expert except through cuBLAS's choice of algorithm
 //      for that expert's row count.
+//
+// Expert parallelism (model/mpi/nccl_ops.cpp): with expert_hi ≥ 0 only the experts of the block
+// [expert_lo, expert_hi) are computed (their grouped rows [offsets[lo], offsets[hi]) of yg), and
+// `exchange(yg, offsets)` is called before the combine to fill every other row, which other ranks
+// computed with the same grouping. Experts outside the block are never read (their entries of
+// `experts` may be empty), so a rank holds only its block on the device.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <vector>
 
 #include "kernels/cuda/context.h"
@@ -51,7 +58,11 @@ struct MoeExpertsParams {
   int64_t top_k = 0;      // K slots per token
   int64_t n_experts = 0;  // E (entries of `experts`)
   GemmPrecision prec = GemmPrecision::kBf16;
+  int64_t expert_lo = 0, expert_hi = -1;  // the block computed here; -1: every expert
 };
+// yg: device [S·K, D] grouped rows; offsets: host [E + 1] grouped-row offsets per expert. Runs
+// on the host between the down GEMMs and the combine, after ctx.stream's work was queued.
+using MoeExchange = std::function<void(float* yg, const std::vector<int32_t>& offsets)>;
 
 // Device buffers reused across calls (grown on demand; growing synchronises the stream). One per
 // stream of MoE calls; the fields are internal to moe_experts.cu.
@@ -67,7 +78,7 @@ struct MoeWorkspace {
 // given, else from the device counts). ids_host, when given, must equal ids.
 void moe_experts(Context& ctx, const MoeExpertsParams& p, MoeWorkspace& ws, const float* x, const int32_t* ids,
                  const int32_t* ids_host, const float* weights, const MoeExpertWeights* experts,
-                 const MoeExpertWeights* shared, float* y);
+                 const MoeExpertWeights* shared, float* y, const MoeExchange* exchange = nullptr);
 
 // Process-wide count of grouped cuBLAS calls and of per-expert fallbacks (tests/benchmarks).
 struct MoeExpertsStats {

@@ -208,15 +208,23 @@ class CudaOps final : public Ops {
   }
   void moe_experts(const MoeCall& m, const float* x, const int32_t* ids, const int32_t* ids_host,
                    const float* weights, float* y) override {
+    // With an expert block (MoeCall::expert_hi ≥ 0) only the block was prepared (uploaded); the
+    // other entries stay empty and are never read.
+    const int64_t lo = m.expert_hi < 0 ? 0 : m.expert_lo, hi = m.expert_hi < 0 ? m.n_experts : m.expert_hi;
     std::vector<gpu::MoeExpertWeights>& e = experts_[m.experts];
-    if (e.empty())
-      for (int64_t i = 0; i < m.n_experts; ++i) e.push_back(dev(m.experts[i]));
+    if (e.empty()) {
+      e.resize(size_t(m.n_experts));
+      for (int64_t i = lo; i < hi; ++i) e[size_t(i)] = dev(m.experts[i]);
+    }
     gpu::MoeExpertWeights shared;
     if (m.shared) shared = dev(*m.shared);
     gpu::MoeExpertsParams p;
     p.tokens = m.tokens, p.hidden = m.hidden, p.top_k = m.top_k, p.n_experts = m.n_experts;
-    p.prec = precision(m.rules.proj.gemm_for(m.n_experts > 0 && m.experts[0].gate.dtype == DType::F8_E4M3));
-    gpu::moe_experts(*ctx_, p, moe_ws_, x, ids, ids_host, weights, e.data(), m.shared ? &shared : nullptr, y);
+    p.expert_lo = m.expert_lo, p.expert_hi = m.expert_hi;
+    p.prec = precision(m.rules.proj.gemm_for(m.n_experts > 0 && m.experts[lo].gate.dtype == DType::F8_E4M3));
+    const gpu::MoeExchange exchange = m.exchange;
+    gpu::moe_experts(*ctx_, p, moe_ws_, x, ids, ids_host, weights, e.data(), m.shared ? &shared : nullptr, y,
+                     m.expert_hi >= 0 ? &exchange : nullptr);
   }
 
  private:

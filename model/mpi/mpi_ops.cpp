@@ -23,9 +23,8 @@
 // layer program's o_proj / down_proj partials (model/tensor_parallel.cpp); moe_experts reduces a
 // TP-split shared expert before the routed combine.
 //
-// GPUs (--device cuda): NcclOps (nccl_ops.cpp) instead, TP only. The EP exchange of step 4 would
-// be the same ncclBroadcast-per-rank group on grouped rows, with steps 2–3 on gpu::moe_experts
-// restricted to the block (not built).
+// GPUs (--device cuda): NcclOps (nccl_ops.cpp) instead: the same steps, with steps 2–3 and 5 in
+// gpu::moe_experts restricted to the block and step 4 an ncclBroadcast per rank of grouped rows.
 // The C API only: without these, Open MPI's and MPICH's mpi.h pull in the deprecated C++ bindings
 // (and a link dependency on libmpi_cxx).
 #define OMPI_SKIP_MPICXX 1
@@ -50,7 +49,6 @@ namespace {
 
 World g_world;
 bool g_started = false;
-EpStats g_stats;
 
 void finalize_at_exit() {
   int done = 0;
@@ -63,6 +61,32 @@ std::string mpi_error_text(int code) {
   int n = 0;
   MPI_Error_string(code, text, &n);
   return std::string(text, size_t(n));
+}
+
+void check_mpi(int rc, int rank, const char* what) {
+  if (rc != MPI_SUCCESS) fail("rank " + std::to_string(rank) + ": " + what + ": " + mpi_error_text(rc));
+}
+
+// Waits at most `limit` seconds (default ep_timeout_seconds(); 0: no limit) for req, polling so
+// that a stuck peer ends the job with an error naming this rank instead of hanging it.
+void wait_request(MPI_Request& req, int rank, const char* what, double limit = -1) {
+  const auto t0 = std::chrono::steady_clock::now();
+  if (limit < 0) limit = ep_timeout_seconds();
+  for (int spins = 0;; ++spins) {
+    int done = 0;
+    check_mpi(MPI_Test(&req, &done, MPI_STATUS_IGNORE), rank, "MPI_Test");
+    if (done) return;
+    // Spin first (a decode step's exchange takes microseconds), then yield the core.
+    if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
+    const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    if (limit > 0 && waited > limit)
+      fail("rank " + std::to_string(rank) + ": the " + what + " waited " + std::to_string(int(waited)) +
+           " s for the other ranks (one is dead or stuck; DSV32_EP_TIMEOUT sets the limit)");
+  }
+}
+
+double seconds_since(std::chrono::steady_clock::time_point t0) {
+  return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
 }
 
 class EpOps final : public ForwardingOps {
@@ -106,10 +130,8 @@ class EpOps final : public ForwardingOps {
     check(MPI_Iallgatherv(mine, tp_counts_[l_.tp_rank], MPI_FLOAT, all, tp_counts_.data(), tp_displs_.data(),
                           MPI_FLOAT, tp_comm_, &req),
           "MPI_Iallgatherv (TP)");
-    wait(req, "tensor-parallel reduction");
-    ++g_stats.tp_gathers;
-    g_stats.tp_bytes_received += (off - counts[l_.tp_rank]) * 4;
-    g_stats.tp_seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    wait_request(req, l_.rank, "tensor-parallel reduction");
+    comm_record(comm_tp_kind(), seconds_since(t0), (off - counts[l_.tp_rank]) * 4);
   }
 
   void moe_experts(const MoeCall& m, const float* x, const int32_t*, const int32_t* ids_host, const float* weights,
@@ -159,36 +181,17 @@ class EpOps final : public ForwardingOps {
       displs_[r] = sc_.offset[lo];
       counts_[r] = sc_.offset[hi] - sc_.offset[lo];
     }
+    // Bytes received: every grouped row [0, S·K) but this rank's own block, D floats each
+    // (docs/MODEL.md §13.5).
+    const auto t0 = std::chrono::steady_clock::now();
     MPI_Request req;
     check(MPI_Iallgatherv(MPI_IN_PLACE, 0, MPI_DATATYPE_NULL, sc_.yg.data(), counts_.data(), displs_.data(),
                           row_type_, ep_comm_, &req),
           "MPI_Iallgatherv");
-    const auto t0 = std::chrono::steady_clock::now();
-    wait(req, "expert exchange");
-    ++g_stats.exchanges;
-    g_stats.bytes_received += int64_t(sc_.offset[E] - counts_[l_.ep_rank]) * D * 4;
-    g_stats.seconds += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+    wait_request(req, l_.rank, "expert exchange");
+    comm_record(CommKind::kEpExchange, seconds_since(t0), int64_t(sc_.offset[E] - counts_[l_.ep_rank]) * D * 4);
   }
-  // Waits at most ep_timeout_seconds() for req, polling so that a stuck peer ends the job with
-  // an error naming this rank instead of hanging it.
-  void wait(MPI_Request& req, const char* what) {
-    const auto t0 = std::chrono::steady_clock::now();
-    const double limit = ep_timeout_seconds();
-    for (int spins = 0;; ++spins) {
-      int done = 0;
-      check(MPI_Test(&req, &done, MPI_STATUS_IGNORE), "MPI_Test");
-      if (done) return;
-      // Spin first (a decode step's exchange takes microseconds), then yield the core.
-      if (spins > 1000) std::this_thread::sleep_for(std::chrono::microseconds(50));
-      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-      if (waited > limit)
-        fail("rank " + std::to_string(l_.rank) + ": the " + what + " waited " + std::to_string(int(waited)) +
-             " s for the other ranks (one is dead or stuck; DSV32_EP_TIMEOUT sets the limit)");
-    }
-  }
-  void check(int rc, const char* what) const {
-    if (rc != MPI_SUCCESS) fail("rank " + std::to_string(l_.rank) + ": " + what + ": " + mpi_error_text(rc));
-  }
+  void check(int rc, const char* what) const { check_mpi(rc, l_.rank, what); }
 
   RankLayout l_;
   MPI_Comm ep_comm_ = MPI_COMM_NULL, tp_comm_ = MPI_COMM_NULL;
@@ -224,8 +227,25 @@ World mpi_world() {
 }
 
 World current_world() { return g_started ? g_world : World{}; }
-EpStats ep_stats() { return g_stats; }
-void ep_stats_reset() { g_stats = EpStats{}; }
+void world_sum_max(const std::vector<double>& v, std::vector<double>* sum, std::vector<double>* max) {
+  *sum = v, *max = v;
+  if (!g_started || g_world.size < 2 || v.empty()) return;
+  MPI_Request req[2];
+  check_mpi(MPI_Iallreduce(v.data(), sum->data(), int(v.size()), MPI_DOUBLE, MPI_SUM, MPI_COMM_WORLD, &req[0]),
+            g_world.rank, "MPI_Iallreduce (sum)");
+  check_mpi(MPI_Iallreduce(v.data(), max->data(), int(v.size()), MPI_DOUBLE, MPI_MAX, MPI_COMM_WORLD, &req[1]),
+            g_world.rank, "MPI_Iallreduce (max)");
+  wait_request(req[0], g_world.rank, "report reduction");
+  wait_request(req[1], g_world.rank, "report reduction");
+}
+
+int64_t world_broadcast(int64_t v, bool patient) {
+  if (!g_started || g_world.size < 2) return v;
+  MPI_Request req;
+  check_mpi(MPI_Ibcast(&v, 1, MPI_INT64_T, 0, MPI_COMM_WORLD, &req), g_world.rank, "MPI_Ibcast");
+  wait_request(req, g_world.rank, "broadcast from rank 0", patient ? 0 : -1);
+  return v;
+}
 
 void abort_ranks(int code) {
   std::fflush(stdout);

@@ -26,12 +26,14 @@
 #include <memory>
 #include <ostream>
 #include <random>
+#include <tuple>
 #include <vector>
 
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/threadpool.h"
 #include "kernels/cuda/moe_experts.h"
 #include "kernels/error.h"
+#include "model/parallel.h"
 #include "tests/cuda/cuda_test_util.h"
 #include "tests/cuda/gemm_test_util.h"
 
@@ -214,6 +216,42 @@ TEST_P(MoeExpertsTest, MatchesCpuModel) {
   gpu::moe_experts(ctx(), p, ws, dx.get(), dids.get(), c.host_ids ? ids.data() : nullptr, dw.get(), dev_experts.data(),
                    c.with_shared ? &dev_shared : nullptr, dy.get());
   EXPECT_EQ(dy.download(ctx()), got);
+  // Expert parallelism in one process (model/mpi/nccl_ops.cpp's scheme): three "ranks" compute
+  // their blocks of experts (3 + 3 + 2) and hand their grouped rows out through the exchange hook;
+  // a last call by rank 0 takes the others' rows back in before its combine. The result is the
+  // full call's, bit for bit: each row is computed by the same GEMMs on the same inputs.
+  constexpr int kRanks = 3;
+  std::vector<float> rows(size_t(S * K * D));
+  std::vector<std::vector<int32_t>> seen;
+  for (int r = 0; r < kRanks; ++r) {
+    gpu::MoeExpertsParams pr = p;
+    std::tie(pr.expert_lo, pr.expert_hi) = expert_block(E, kRanks, r);
+    // Only the block's weights may be read: the others are empty.
+    std::vector<gpu::MoeExpertWeights> mine(static_cast<size_t>(E));
+    for (int64_t e = pr.expert_lo; e < pr.expert_hi; ++e) mine[size_t(e)] = dev_experts[size_t(e)];
+    const gpu::MoeExchange give = [&](float* yg, const std::vector<int32_t>& off) {
+      seen.push_back(off);
+      const int64_t r0 = off[size_t(pr.expert_lo)], n = off[size_t(pr.expert_hi)] - r0;
+      if (n) gpu::copy_to_host(ctx(), rows.data() + r0 * D, yg + r0 * D, size_t(n * D) * 4);
+    };
+    gpu::moe_experts(ctx(), pr, ws, dx.get(), dids.get(), c.host_ids ? ids.data() : nullptr, dw.get(), mine.data(),
+                     c.with_shared ? &dev_shared : nullptr, dy.get(), &give);
+  }
+  gpu::MoeExpertsParams p0 = p;
+  std::tie(p0.expert_lo, p0.expert_hi) = expert_block(E, kRanks, 0);
+  const gpu::MoeExchange take = [&](float* yg, const std::vector<int32_t>& off) {
+    const int64_t r1 = off[size_t(p0.expert_hi)];  // the rows after rank 0's block
+    gpu::copy_to_device(ctx(), yg + r1 * D, rows.data() + r1 * D, size_t((S * K - r1) * D) * 4);
+  };
+  gpu::moe_experts(ctx(), p0, ws, dx.get(), dids.get(), c.host_ids ? ids.data() : nullptr, dw.get(), dev_experts.data(),
+                   c.with_shared ? &dev_shared : nullptr, dy.get(), &take);
+  ASSERT_EQ(seen.size(), size_t(kRanks));
+  for (const auto& off : seen) EXPECT_EQ(off, seen[0]);  // every rank groups alike
+  EXPECT_EQ(dy.download(ctx()), got);
+  // A block without an exchange is a one-line Error.
+  EXPECT_THROW(gpu::moe_experts(ctx(), p0, ws, dx.get(), dids.get(), ids.data(), dw.get(), dev_experts.data(), nullptr,
+                                dy.get()),
+               Error);
 }
 INSTANTIATE_TEST_SUITE_P(
     Cuda, MoeExpertsTest,
