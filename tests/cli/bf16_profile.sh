@@ -13,10 +13,8 @@
 set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 grep -q avx512_bf16 /proc/cpuinfo 2>/dev/null || echo "note: no avx512_bf16 here; native == emulated is vacuous"
 IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-80)
 fail=0

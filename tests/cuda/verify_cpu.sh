@@ -15,10 +15,8 @@
 set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 if ! probe=$("$BIN" run --model "$MODEL" --ids 1 --device cuda --quiet 2>&1); then
   case "$probe" in
     *"no CUDA device"*|*"no CUDA support"*) echo "SKIP: $(echo "$probe" | tail -1)"; exit 77 ;;

@@ -11,10 +11,8 @@
 set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3 N=$4 T=$5 E=$6 MPIEXEC=$7
 rm -rf "$WORK"; mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 "$MPIEXEC" --allow-run-as-root --oversubscribe -np "$N" "$BIN" bench --model "$MODEL" --modes sparse/absorbed \
   --pp 32 --tg 4 --depths 0 --curve 0 --reps 2 --threads 1 --tp "$T" --ep "$E" --json "$WORK/bench.json" \
   >"$WORK/bench.txt" 2>"$WORK/bench.err" || { cat "$WORK/bench.err"; exit 1; }

@@ -12,10 +12,8 @@ BIN=$1 MODEL=$2 TEXT=$3 TOK=$4 WORK=$5 N=$6 MPIEXEC=$7
 rm -rf "$WORK"; mkdir -p "$WORK/one"
 BIN=$(realpath "$BIN") MODEL=$(realpath -m "$MODEL") TEXT=$(realpath "$TEXT") TOK=$(realpath "$TOK") WORK=$(realpath "$WORK")
 for ((r = 0; r < N; ++r)); do mkdir -p "$WORK/rank$r"; done
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 ARGS=(eval --model "$MODEL" --text "$TEXT" --tokenizer "$TOK" --ctx 128 --chunks 2 --threads 1 --verify-tokens 16
       --no-dsa --no-bench --out out --history history.sqlite)
 # The one-process run needs only the PPL: it skips the reference (the ranks' verify steps run it).

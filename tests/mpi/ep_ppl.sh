@@ -6,10 +6,8 @@ set -euo pipefail
 BIN=$1 MODEL=$2 TEXT=$3 TOK=$4 WORK=$5 N=$6 MPIEXEC=$7
 [ -f "$TEXT" ] && [ -f "$TOK" ] || { echo "SKIP: text or tokenizer missing (datasets/prepare.sh, scripts/fetch_tokenizer.sh)"; exit 0; }
 rm -rf "$WORK"; mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 ARGS=(ppl --quiet --model "$MODEL" --text "$TEXT" --tokenizer "$TOK" --ctx 128 --chunks 3 --attn sparse --mla absorbed --threads 1)
 "$BIN" "${ARGS[@]}" --parallel none --json "$WORK/one.json" >/dev/null
 "$MPIEXEC" --allow-run-as-root --oversubscribe -np "$N" "$BIN" "${ARGS[@]}" --parallel ep --json "$WORK/ep.json" >/dev/null

@@ -6,10 +6,8 @@
 set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3 MPIEXEC=$4
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 # 1500 positions (~5-10 s of decode on the tiny preset): rank 1 must still be running when it is
 # stopped after 1 s, whatever the machine (with 80 positions a fast build finished first).
 IDS=$(seq -s, 0 83 128000 | cut -d, -f1-1500)

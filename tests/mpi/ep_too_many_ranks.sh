@@ -6,10 +6,8 @@
 # Usage: ep_too_many_ranks.sh DSV32_BIN MODEL_DIR MPIEXEC
 set -euo pipefail
 BIN=$1 MODEL=$2 MPIEXEC=$3
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 set +e
 out=$(timeout 120 "$MPIEXEC" --allow-run-as-root --oversubscribe -np 17 "$BIN" run --model "$MODEL" --ids 1,2 --threads 1 \
       --parallel ep 2>&1)

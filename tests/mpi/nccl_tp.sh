@@ -11,10 +11,8 @@ BIN=$1 MODEL=$2 WORK=$3 MPIEXEC=$4 TP=${5:-2} EP=${6:-1} PROFILE=${7:-exact}
 gpus=$(nvidia-smi -L 2>/dev/null | grep -c '^GPU' || true)
 [ "${gpus:-0}" -ge 2 ] || { echo "SKIP: needs 2 GPUs, nvidia-smi lists ${gpus:-0}"; exit 77; }
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-70)
 fail=0
 for attn in dense sparse; do

@@ -18,10 +18,8 @@ set -euo pipefail
 BIN=$1 MODEL=$2 WORK=$3 N=$4 TP=$5 EP=$6 MPIEXEC=$7
 shift 7
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 MPIRUN=("$MPIEXEC" --allow-run-as-root --oversubscribe -np "$N")
 IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-70)
 EPX=$([ "$EP" = 0 ] && echo "$N" || echo "$EP")

@@ -14,10 +14,8 @@ BIN=$1 MODEL=$2 WORK=$3
 PY=/usr/bin/python3
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 1 --weights fp8 --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL"
 IDS=$(seq -s, 0 1347 128000 | cut -d, -f1-80)
 fail=0
 for attn in dense sparse; do

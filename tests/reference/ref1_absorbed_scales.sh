@@ -14,10 +14,8 @@ PY=/usr/bin/python3
 SRC="$(cd "$(dirname "$0")/../.." && pwd)"
 MODEL="$WORK/tiny-amax"
 mkdir -p "$WORK"
-if [ ! -f "$MODEL/config.json" ]; then
-  "$BIN" synth --preset tiny --seed 3 --weights fp8 --scales amax --out "$MODEL.tmp.$$" >/dev/null
-  mv "$MODEL.tmp.$$" "$MODEL" 2>/dev/null || rm -rf "$MODEL.tmp.$$"
-fi
+. "$(dirname "$0")/../common/tiny_model.sh"
+synth_model_once "$BIN" "$MODEL" --preset tiny --seed 3 --weights fp8 --scales amax
 IDS=$(seq -s, 5 911 128000 | cut -d, -f1-40)
 fail=0
 for attn in dense sparse; do
