@@ -7,6 +7,7 @@
 #include <cstring>
 
 #include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_ref1.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/hadamard.h"
@@ -22,8 +23,8 @@
 namespace dsv32 {
 namespace {
 
-// Heads per attend_mqa call in absorbed MLA (bounds the per-thread probability scratch).
-constexpr int64_t kHeadBlock = 16;
+// Heads per attend_mqa / attend_rows call (bounds the per-thread probability scratch).
+constexpr int64_t kHeadBlock = kAttendMaxRows;
 
 // Zig-zag order for causal work: item i of [0, n) maps to rows 0, n-1, 1, n-2, ... so that the
 // static contiguous ranges of ThreadPool get equal shares of short and long rows.
@@ -35,10 +36,12 @@ class CpuOps final : public Ops {
     const int64_t T = std::max<int64_t>(max_ctx, 1);
     scratch_.resize(pool_.size());
     for (Scratch& s : scratch_) {
-      s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]
+      s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]; attend_rows: [rows, n]
       s.scores.resize(T);
       s.order.resize(T);
+      probs_.push_back(s.probs.data());
     }
+    probs_floats_ = kHeadBlock * (T + 1);
     // Decode-time indexer scores [S < 2·threads, E ≤ T]: sized once so decode never reallocates.
     iscores_.reserve(2 * pool_.size() * T);
   }
@@ -218,6 +221,8 @@ class CpuOps final : public Ops {
   };
   ThreadPool pool_;
   std::vector<Scratch> scratch_;  // per thread, sized by max_ctx
+  std::vector<float*> probs_;     // scratch_[t].probs.data(), for attend_queries
+  int64_t probs_floats_ = 0;
   std::vector<float> iscores_, g_, u_;
   MoeScratch moe_;
 };
@@ -276,8 +281,15 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
                     const int32_t* index, const int32_t* count, int64_t index_stride, int64_t S, int64_t P,
                     float* out) {
   const int64_t H = a.heads, dk = a.p.d_k, dv = a.p.d_v;
-  const bool ref1 = a.core == AttnCore::kRef1;
   const AttendParams& ap = a.p;
+  if (a.core != AttnCore::kRef1) {  // exact core: the blocked kernel (kernels/cpu/attention.h)
+    AttendBatch b;
+    b.p = ap, b.heads = H, b.mqa = a.mqa, b.key_head = a.key_head, b.value_head = a.value_head;
+    b.S = S, b.P = P, b.index = index, b.count = count, b.index_stride = index_stride;
+    attend_queries(pool_, b, q, keys, values, probs_.data(), probs_floats_, out);
+    return;
+  }
+  // REF-1 core: query by query (attend_ref1).
   if (!a.mqa) {
     pool_.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -286,11 +298,8 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
         const int64_t n = index ? count[s] : P + s + 1;
         const float* qh = q + (s * H + h) * dk;
         float* o = out + (s * H + h) * dv;
-        if (ref1)
-          attend_ref1(ap, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
-                      scratch_[t].probs.data(), o, dv);
-        else
-          dsv32::attend(ap, qh, keys + h * a.key_head, values + h * a.value_head, idx, n, scratch_[t].probs.data(), o);
+        attend_ref1(ap, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
+                    scratch_[t].probs.data(), o, dv);
       }
     });
     return;
@@ -303,12 +312,8 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
       const int64_t h1 = std::min({H, h0 + (i1 - i), h0 + kHeadBlock});
       const int32_t* idx = index ? index + s * index_stride : nullptr;
       const int64_t n = index ? count[s] : P + s + 1;
-      if (ref1)
-        attend_ref1(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
-                    out + (s * H + h0) * dv, dv);
-      else
-        attend_mqa(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
-                   out + (s * H + h0) * dv, dv);
+      attend_ref1(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
+                  out + (s * H + h0) * dv, dv);
       i += h1 - h0;
     }
   });
