@@ -5,6 +5,7 @@
 #include <cstring>
 #include <string>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/threadpool.h"
@@ -29,6 +30,24 @@ inline v16 load(const float* p) {
   return v;
 }
 inline void store(float* p, v16 v) { std::memcpy(p, &v, 64); }
+
+// Where entry t of the visited sequence lives: the cache itself (row index[t] or t), or a packed
+// copy of one key block (row t − first of a contiguous [kKeyBlock, width] buffer).
+struct RowView {
+  const float* base;
+  int64_t stride;
+  const int32_t* index;
+  int64_t first;
+  const float* row(int64_t t) const { return base + (index ? int64_t(index[t]) : t - first) * stride; }
+};
+
+// Copies entries [t0, t1) of `v` (width floats each) into buf: the naive cache's per-head rows sit
+// 96 KiB (K) / 64 KiB (V) apart, which maps a block's rows onto a few cache sets, and gathered rows
+// are scattered; packed, a block is one contiguous run that stays in L2 for every row group.
+inline RowView pack(const RowView& v, int64_t t0, int64_t t1, int64_t width, float* buf) {
+  for (int64_t t = t0; t < t1; ++t) std::memcpy(buf + (t - t0) * width, v.row(t), width * sizeof(float));
+  return {buf, width, nullptr, t0};
+}
 
 // dst[r][j] = scale · dot(q_r, k_j), for MR rows × kNR keys, d % 16 == 0: per pair the lanes and
 // the tree of vec::dot (lane l sums elements ≡ l mod 16 in order, then t[i] += t[i+w], w = 8..1).
@@ -57,13 +76,12 @@ void score_tile(const float* const* qr, const float* const* kr, int64_t d, float
 // o_r[c0 : c0 + 16·NC] += Σ_{t in [t0, t1)} p_r[t] · v(t)[c0 : ...], t ascending, one fma per
 // element and step — axpy's order — for MR rows.
 template <int MR, int NC>
-void value_tile(const float* const* pr, const float* values, int64_t stride, const int32_t* index, int64_t t0,
-                int64_t t1, int64_t c0, float* const* orow) {
+void value_tile(const float* const* pr, const RowView& vals, int64_t t0, int64_t t1, int64_t c0, float* const* orow) {
   v16 acc[MR][NC];
   for (int r = 0; r < MR; ++r)
     for (int c = 0; c < NC; ++c) acc[r][c] = load(orow[r] + c0 + 16 * c);
   for (int64_t t = t0; t < t1; ++t) {
-    const float* v = values + (index ? index[t] : t) * stride + c0;
+    const float* v = vals.row(t) + c0;
     v16 x[NC];
     for (int c = 0; c < NC; ++c) x[c] = load(v + 16 * c);
     for (int r = 0; r < MR; ++r) {
@@ -76,34 +94,33 @@ void value_tile(const float* const* pr, const float* values, int64_t stride, con
 }
 
 template <int MR>
-void value_rows(const float* const* pr, const float* values, int64_t stride, const int32_t* index, int64_t t0,
-                int64_t t1, int64_t dv, float* const* orow) {
+void value_rows(const float* const* pr, const RowView& vals, int64_t t0, int64_t t1, int64_t dv, float* const* orow) {
   if (t0 >= t1) return;
   int64_t c0 = 0;
-  for (; c0 + 16 * kNC <= dv; c0 += 16 * kNC) value_tile<MR, kNC>(pr, values, stride, index, t0, t1, c0, orow);
-  for (; c0 + 32 <= dv; c0 += 32) value_tile<MR, 2>(pr, values, stride, index, t0, t1, c0, orow);
-  for (; c0 + 16 <= dv; c0 += 16) value_tile<MR, 1>(pr, values, stride, index, t0, t1, c0, orow);
+  for (; c0 + 16 * kNC <= dv; c0 += 16 * kNC) value_tile<MR, kNC>(pr, vals, t0, t1, c0, orow);
+  for (; c0 + 32 <= dv; c0 += 32) value_tile<MR, 2>(pr, vals, t0, t1, c0, orow);
+  for (; c0 + 16 <= dv; c0 += 16) value_tile<MR, 1>(pr, vals, t0, t1, c0, orow);
   if (c0 == dv) return;
   for (int r = 0; r < MR; ++r)  // d_v % 16 columns: axpy's scalar step
     for (int64_t t = t0; t < t1; ++t) {
       const float a = pr[r][t];
-      const float* v = values + (index ? index[t] : t) * stride;
+      const float* v = vals.row(t);
       for (int64_t e = c0; e < dv; ++e) orow[r][e] += a * v[e];
     }
 }
 
 template <int MR>
-void scores_rows(const AttendParams& p, const float* const* qr, const float* keys, const int32_t* index,
-                 int64_t j0, int64_t j1, float* const* dst) {
+void scores_rows(const AttendParams& p, const float* const* qr, const RowView& keys, int64_t j0, int64_t j1,
+                 float* const* dst) {
   int64_t j = j0;
   if (p.d_k % 16 == 0)
     for (; j + kNR <= j1; j += kNR) {
       const float* kr[kNR];
-      for (int c = 0; c < kNR; ++c) kr[c] = keys + (index ? index[j + c] : j + c) * p.key_stride;
+      for (int c = 0; c < kNR; ++c) kr[c] = keys.row(j + c);
       score_tile<MR>(qr, kr, p.d_k, p.scale, dst, j);
     }
   for (; j < j1; ++j) {  // key tail (and d_k % 16 != 0): vec::dot itself
-    const float* k = keys + (index ? index[j] : j) * p.key_stride;
+    const float* k = keys.row(j);
     for (int r = 0; r < MR; ++r) dst[r][j] = p.scale * vec::dot(qr[r], k, p.d_k);
   }
 }
@@ -129,9 +146,15 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   if (rows > kAttendMaxRows) fail("attend_rows: " + std::to_string(rows) + " rows, at most kAttendMaxRows");
   int64_t nmax = 0;
   for (int64_t r = 0; r < rows; ++r) nmax = std::max(nmax, n[r]);
+  const RowView kview{keys, p.key_stride, index, 0}, vview{values, p.value_stride, index, 0};
+  // One row reads each entry once: packing would only add a copy.
+  const bool packed = rows > 1;
+  thread_local std::vector<float> buf;  // one packed block; grows on a thread's first larger call only
+  if (packed && int64_t(buf.size()) < kKeyBlock * std::max(p.d_k, p.d_v)) buf.resize(kKeyBlock * std::max(p.d_k, p.d_v));
   // 1. Scores, block of keys by block: each row group's [kb0, min(kb1, its longest n)).
   for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
     const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
+    const RowView kb = packed ? pack(kview, kb0, kb1, p.d_k, buf.data()) : kview;
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* qr[MR];
@@ -143,7 +166,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
         hi = std::max(hi, n[r0 + r]);
       }
       // Scores past a shorter row's n are computed (from valid rows) but never read.
-      scores_rows<MR>(p, qr, keys, index, kb0, std::min(kb1, hi), dst);
+      scores_rows<MR>(p, qr, kb, kb0, std::min(kb1, hi), dst);
     });
   }
   // 2. Softmax per row: attend()'s exp_shifted_sum.
@@ -156,6 +179,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   // (causal edges of a token block) row by row — per row still t = 0, 1, ..., n - 1.
   for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
     const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
+    const RowView vb = packed ? pack(vview, kb0, kb1, p.d_v, buf.data()) : vview;
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* pr[MR];
@@ -167,9 +191,9 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
         lo = std::min(lo, n[r0 + r]);
       }
       const int64_t common = std::max(kb0, lo);
-      value_rows<MR>(pr, values, p.value_stride, index, kb0, common, p.d_v, orow);
+      value_rows<MR>(pr, vb, kb0, common, p.d_v, orow);
       for (int r = 0; r < MR; ++r)
-        value_rows<1>(&pr[r], values, p.value_stride, index, common, std::min(kb1, n[r0 + r]), p.d_v, &orow[r]);
+        value_rows<1>(&pr[r], vb, common, std::min(kb1, n[r0 + r]), p.d_v, &orow[r]);
     });
   }
   for (int64_t r = 0; r < rows; ++r) {
@@ -223,12 +247,14 @@ void attend_queries(ThreadPool& pool, const AttendBatch& b, const float* q, cons
     });
   } else if (!b.index) {
     // Naive dense: rows = up to kAttendMaxRows consecutive tokens of one head (causal prefixes of
-    // that head's K/V); token blocks in zig-zag order.
+    // that head's K/V). Items head-major, so that a thread runs all token blocks of a head in a row
+    // while that head's K/V (5 MiB at V3.2 shapes, ctx 4096) may still be in L3; every thread's
+    // range holds whole heads' mixes of short and long blocks.
     const int64_t nb = (S + kAttendMaxRows - 1) / kAttendMaxRows;
     pool.parallel_for(nb * H, [&](int64_t i0, int64_t i1, int t) {
       int64_t len[kAttendMaxRows];
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t s0 = attend_zigzag(i / H, nb) * kAttendMaxRows, h = i % H;
+        const int64_t s0 = (i % nb) * kAttendMaxRows, h = i / nb;
         const int64_t rows = std::min(kAttendMaxRows, S - s0);
         for (int64_t r = 0; r < rows; ++r) len[r] = count(s0 + r);
         attend_rows(p, rows, q + (s0 * H + h) * dk, H * dk, keys + h * b.key_head, values + h * b.value_head, nullptr,
