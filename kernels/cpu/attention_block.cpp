@@ -44,8 +44,17 @@ struct RowView {
 // Copies entries [t0, t1) of `v` (width floats each) into buf: the naive cache's per-head rows sit
 // 96 KiB (K) / 64 KiB (V) apart, which maps a block's rows onto a few cache sets, and gathered rows
 // are scattered; packed, a block is one contiguous run that stays in L2 for every row group.
-inline RowView pack(const RowView& v, int64_t t0, int64_t t1, int64_t width, float* buf) {
-  for (int64_t t = t0; t < t1; ++t) std::memcpy(buf + (t - t0) * width, v.row(t), width * sizeof(float));
+// While a block is copied, the next block's rows [t1, t_next) are prefetched (into L2), so that
+// its copy overlaps this block's tiles instead of waiting on memory.
+inline RowView pack(const RowView& v, int64_t t0, int64_t t1, int64_t t_next, int64_t width, float* buf) {
+  for (int64_t t = t0; t < t1; ++t) {
+    std::memcpy(buf + (t - t0) * width, v.row(t), width * sizeof(float));
+    const int64_t u = t1 + (t - t0);
+    if (u < t_next) {
+      const char* r = reinterpret_cast<const char*>(v.row(u));
+      for (int64_t b = 0; b < width * int64_t(sizeof(float)); b += 64) __builtin_prefetch(r + b, 0, 2);
+    }
+  }
   return {buf, width, nullptr, t0};
 }
 
@@ -154,7 +163,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   // 1. Scores, block of keys by block: each row group's [kb0, min(kb1, its longest n)).
   for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
     const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
-    const RowView kb = packed ? pack(kview, kb0, kb1, p.d_k, buf.data()) : kview;
+    const RowView kb = packed ? pack(kview, kb0, kb1, std::min(nmax, kb1 + kKeyBlock), p.d_k, buf.data()) : kview;
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* qr[MR];
@@ -179,7 +188,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   // (causal edges of a token block) row by row — per row still t = 0, 1, ..., n - 1.
   for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
     const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
-    const RowView vb = packed ? pack(vview, kb0, kb1, p.d_v, buf.data()) : vview;
+    const RowView vb = packed ? pack(vview, kb0, kb1, std::min(nmax, kb1 + kKeyBlock), p.d_v, buf.data()) : vview;
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* pr[MR];
