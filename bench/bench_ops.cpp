@@ -243,6 +243,9 @@ void bm_attn_prefill(State& st, const Shapes& s, bool sparse, bool absorbed, int
 void register_attention_prefill(const Shapes& s) {
   const int64_t ctx = 4096;  // the "ctx >= 4096" prefill case, every preset
   const std::string c = s.name + "_ctx" + std::to_string(ctx) + "_S" + std::to_string(kPrefillQueries);
+  for (bool per_query : {false, true})
+    reg(std::string("BM_indexer_prefill/") + (per_query ? "per_query" : "blocked") + "/f32/" + c,
+        [=](State& st) { bm_indexer_prefill(st, s, ctx, per_query); });
   for (bool absorbed : {false, true}) {
     if (!absorbed && 4 * ctx * s.H * (s.dqk() + s.dv) > kNaiveCacheCap) continue;
     const std::string impl = absorbed ? "mla_absorbed" : "mla_naive";
@@ -270,6 +273,30 @@ void bm_indexer_scores(State& st, const Shapes& s, int64_t ctx) {
   }
   report(st, double(ctx) * s.HI * (2.0 * s.dI + 2.0), 4.0 * (ctx * s.dI + ctx + s.HI * (s.dI + 1)),
          double(ctx), 1);
+}
+
+// Prefill: kPrefillQueries tokens at positions ctx - S .. ctx - 1, token s over [0, ctx - S + s + 1):
+// impl "per_query" = indexer_scores token by token (the model's loop before), "blocked" =
+// indexer_scores_rows over blocks of 8 tokens (model/cpu_ops.cpp), on ONE thread.
+void bm_indexer_prefill(State& st, const Shapes& s, int64_t ctx, bool per_query) {
+  const IndexerParams ip{s.HI, s.dI, s.topk};
+  const int64_t S = kPrefillQueries, P = ctx - S, rows = 8;
+  const float* q = fbuf(kQ, S * s.HI * s.dI);
+  const float* w = fbuf(kW, S * s.HI);
+  const float* keys = fbuf(kCache, ctx * s.dI);
+  float* scores = fbuf(kScores, S * ctx);
+  double visited = 0;
+  for (int64_t t = 0; t < S; ++t) visited += double(P + t + 1);
+  for (auto _ : st) {
+    if (per_query)
+      for (int64_t t = 0; t < S; ++t) indexer_scores(ip, q + t * s.HI * s.dI, w + t * s.HI, keys, P + t + 1, scores + t * ctx);
+    else
+      for (int64_t t0 = 0; t0 < S; t0 += rows)
+        indexer_scores_rows(ip, std::min(rows, S - t0), q + t0 * s.HI * s.dI, s.HI * s.dI, w + t0 * s.HI, s.HI, keys,
+                            P + std::min(S, t0 + rows), scores + t0 * ctx, ctx);
+    benchmark::ClobberMemory();
+  }
+  report(st, visited * s.HI * (2.0 * s.dI + 2.0), 4.0 * (ctx * s.dI + visited + S * s.HI * (s.dI + 1)), double(S), 1);
 }
 
 // Top-k of ctx scores: no FLOPs to speak of; bytes = scores read + k positions written.

@@ -11,6 +11,7 @@
 #include "kernels/cpu/attention_ref1.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/hadamard.h"
+#include "kernels/cpu/indexer.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/moe_experts.h"
@@ -228,8 +229,8 @@ class CpuOps final : public Ops {
 };
 
 // Few queries (decode): each query's keys are split over the threads first, into iscores_ [S, E];
-// otherwise one thread takes whole queries. Every score comes from the same indexer_scores call
-// whatever the split, so both paths give the same bits.
+// otherwise one thread takes whole blocks of queries. Every score has indexer_scores' arithmetic
+// and order whatever the split (indexer_scores_rows keeps it), so both paths give the same bits.
 void CpuOps::indexer_select(const IndexerCall& c, const float* q, const float* w, const float* keys, int64_t S,
                             int64_t P, const int32_t* pinned, const int32_t* pinned_count, int32_t* topk,
                             int32_t* count, float* scores) {
@@ -254,24 +255,38 @@ void CpuOps::indexer_select(const IndexerCall& c, const float* q, const float* w
       }
     });
   }
-  pool_.parallel_for(S, [&](int64_t i0, int64_t i1, int t) {
+  // Otherwise blocks of kIndexerRows consecutive tokens per item: their scores over the block's
+  // longest prefix in one indexer_scores_rows call (each key block read once for the whole block;
+  // bit-identical to indexer_scores per token), into the thread's probs scratch [rows, E].
+  constexpr int64_t kIndexerRows = 8;
+  static_assert(kIndexerRows <= kHeadBlock, "the block's scores live in the attend scratch");
+  const int64_t nblocks = (S + kIndexerRows - 1) / kIndexerRows;
+  pool_.parallel_for(nblocks, [&](int64_t i0, int64_t i1, int t) {
     Scratch& sc = scratch_[t];
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t s = zigzag(i, S), n = P + s + 1;  // visible positions 0..P+s
-      int32_t* out = topk + s * K;
-      if (need_scores) {
-        if (key_parallel) std::memcpy(sc.scores.data(), &iscores_[s * E], n * 4);
-        else score_keys(s, 0, n, sc.scores.data());
-        if (scores) {
-          std::memcpy(scores + s * E, sc.scores.data(), n * 4);
-          std::fill(scores + s * E + n, scores + (s + 1) * E, -INFINITY);
+      const int64_t s0 = zigzag(i, nblocks) * kIndexerRows, rows = std::min(kIndexerRows, S - s0);
+      float* block = sc.probs.data();
+      if (need_scores && !key_parallel)
+        indexer_scores_rows(c.p, rows, q + s0 * HI * dI, HI * dI, w + s0 * HI, HI, keys, P + s0 + rows, block, E);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t s = s0 + r, n = P + s + 1;  // visible positions 0..P+s
+        float* row = block + r * E;
+        int32_t* out = topk + s * K;
+        if (need_scores) {
+          if (key_parallel) std::memcpy(row, &iscores_[s * E], n * 4);
+          else if (ks)
+            for (int64_t u = 0; u < n; ++u) row[u] *= ks[u];
+          if (scores) {
+            std::memcpy(scores + s * E, row, n * 4);
+            std::fill(scores + s * E + n, scores + (s + 1) * E, -INFINITY);
+          }
         }
-      }
-      if (pinned) {
-        std::memcpy(out, pinned + s * K, K * 4);
-        count[s] = pinned_count[s];
-      } else {
-        count[s] = int32_t(indexer_topk(sc.scores.data(), n, K, sc.order.data(), out));
+        if (pinned) {
+          std::memcpy(out, pinned + s * K, K * 4);
+          count[s] = pinned_count[s];
+        } else {
+          count[s] = int32_t(indexer_topk(row, n, K, sc.order.data(), out));
+        }
       }
     }
   });

@@ -58,28 +58,13 @@ inline RowView pack(const RowView& v, int64_t t0, int64_t t1, int64_t t_next, in
   return {buf, width, nullptr, t0};
 }
 
-// dst[r][j] = scale · dot(q_r, k_j), for MR rows × kNR keys, d % 16 == 0: per pair the lanes and
-// the tree of vec::dot (lane l sums elements ≡ l mod 16 in order, then t[i] += t[i+w], w = 8..1).
+// dst[r][j + c] = scale · dot(q_r, k_c), MR rows × kNR keys, d % 16 == 0 (vec::dot_tile: dot()'s order).
 template <int MR>
 void score_tile(const float* const* qr, const float* const* kr, int64_t d, float scale, float* const* dst, int64_t j) {
-  v16 acc[MR][kNR] = {};
-  for (int64_t i = 0; i < d; i += 16) {
-    v16 k[kNR];
-    for (int c = 0; c < kNR; ++c) k[c] = load(kr[c] + i);
-    for (int r = 0; r < MR; ++r) {
-      const v16 x = load(qr[r] + i);
-      for (int c = 0; c < kNR; ++c) acc[r][c] += x * k[c];
-    }
-  }
-  if constexpr (MR == 4) {
-    float s[4][4] = {};
-    vec::add_sums<4, 4>(acc, &s[0][0], 4);  // 0 + x == x: the tree's sums unchanged
-    for (int r = 0; r < MR; ++r)
-      for (int c = 0; c < kNR; ++c) dst[r][j + c] = scale * s[r][c];
-  } else {
-    for (int r = 0; r < MR; ++r)
-      for (int c = 0; c < kNR; ++c) dst[r][j + c] = scale * vec::hsum(acc[r][c]);
-  }
+  float s[MR][kNR];
+  vec::dot_tile<MR>(qr, kr, d, s);
+  for (int r = 0; r < MR; ++r)
+    for (int c = 0; c < kNR; ++c) dst[r][j + c] = scale * s[r][c];
 }
 
 // o_r[c0 : c0 + 16·NC] += Σ_{t in [t0, t1)} p_r[t] · v(t)[c0 : ...], t ascending, one fma per

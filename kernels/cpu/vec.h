@@ -82,6 +82,34 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return t[0];
 }
 
+// d[r][c] = dot(a[r], b[c]) for MR rows × 4 columns, n % 16 == 0: each pair in dot()'s order
+// (lane l sums elements ≡ l mod 16 in order, then the tree); a 4 × 4 tile reduces its 16 sums
+// together (hsum16, the same tree). Shares every b load across MR rows and every a load across 4.
+template <int MR>
+inline void dot_tile(const float* const* a, const float* const* b, int64_t n, float (&d)[MR][4]) {
+  v16 acc[MR][4] = {};
+  for (int64_t i = 0; i < n; i += 16) {
+    v16 y[4];
+    for (int c = 0; c < 4; ++c) std::memcpy(&y[c], b[c] + i, 64);
+    for (int r = 0; r < MR; ++r) {
+      v16 x;
+      std::memcpy(&x, a[r] + i, 64);
+      for (int c = 0; c < 4; ++c) acc[r][c] += x * y[c];
+    }
+  }
+  if constexpr (MR == 4) {
+    v16 flat[16];
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) flat[r * 4 + c] = acc[r][c];
+    const v16 t = hsum16(flat);
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) d[r][c] = t[r * 4 + c];
+  } else {
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < 4; ++c) d[r][c] = hsum(acc[r][c]);
+  }
+}
+
 // y[i] += a · x[i]
 inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
