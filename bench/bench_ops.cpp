@@ -240,6 +240,8 @@ void bm_attn_prefill(State& st, const Shapes& s, bool sparse, bool absorbed, int
   report(st, double(H) * visited * (2.0 * b.p.d_k + 2.0 * b.p.d_v + 4.0), bytes, double(S * H), g_threads);
 }
 
+void bm_indexer_prefill(State& st, const Shapes& s, int64_t ctx, bool per_query);  // below
+
 void register_attention_prefill(const Shapes& s) {
   const int64_t ctx = 4096;  // the "ctx >= 4096" prefill case, every preset
   const std::string c = s.name + "_ctx" + std::to_string(ctx) + "_S" + std::to_string(kPrefillQueries);
