@@ -15,6 +15,7 @@
 
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/threadpool.h"
+#include "kernels/cpu/vec.h"
 
 namespace dsv32 {
 namespace {
@@ -50,6 +51,30 @@ struct Cache {
   }
   const float* at0() const { return buf.data() + stride; }
 };
+
+// vec::exp_shifted_sum's lane-parallel maximum gives the running maximum's outputs bit for bit,
+// with ties of +0 and −0 (either may be the maximum), NaN and −inf scores, and n % 16 != 0.
+TEST(AttendCore, ExpShiftedSumEqualsRunningMaximum) {
+  std::mt19937 g(5);
+  for (int64_t n : {0, 1, 15, 16, 17, 37, 100}) {
+    for (int variant = 0; variant < 3; ++variant) {
+      std::vector<float> x = randn(n, uint32_t(n * 3 + variant));
+      if (variant == 1)  // all ≤ 0 with both zeros: the maximum is a signed-zero tie
+        for (int64_t i = 0; i < n; ++i) x[i] = i % 5 == 0 ? (i % 2 ? -0.f : 0.f) : -std::fabs(x[i]);
+      if (variant == 2 && n > 2) x[1] = NAN, x[n - 1] = -INFINITY;
+      std::vector<float> want = x;
+      float mx = -INFINITY, sum = 0;
+      for (int64_t i = 0; i < n; ++i) mx = want[i] > mx ? want[i] : mx;
+      for (int64_t i = 0; i < n; ++i) {
+        want[i] = std::exp(want[i] - mx);
+        sum += want[i];
+      }
+      const float got_sum = vec::exp_shifted_sum(x.data(), n);
+      ASSERT_EQ(bits(got_sum), bits(sum)) << "n " << n << " variant " << variant;
+      expect_bits_equal(x, want, "exp_shifted_sum");
+    }
+  }
+}
 
 struct RowsCase {
   int64_t dk, dv, rows;
