@@ -227,13 +227,17 @@ void attend_queries(ThreadPool& pool, const AttendBatch& b, const float* q, cons
     return;
   }
   if (b.mqa) {
-    // Rows = up to kAttendMaxRows heads of one token, over that token's latent rows.
-    const int64_t hb = (H + kAttendMaxRows - 1) / kAttendMaxRows;
+    // Rows = up to kAttendMaxRows heads of one token, over that token's latent rows; fewer (down
+    // to 4) when that leaves threads idle (decode: S = 1, 128 heads, many cores). The grouping
+    // changes no bit (attend_rows is per row).
+    int64_t group = kAttendMaxRows;
+    while (group > 4 && S * ((H + group - 1) / group) < pool.size()) group /= 2;
+    const int64_t hb = (H + group - 1) / group;
     pool.parallel_for(S * hb, [&](int64_t i0, int64_t i1, int t) {
       int64_t len[kAttendMaxRows];
       for (int64_t i = i0; i < i1; ++i) {
-        const int64_t s = attend_zigzag(i / hb, S), h0 = (i % hb) * kAttendMaxRows;
-        const int64_t rows = std::min(kAttendMaxRows, H - h0);
+        const int64_t s = attend_zigzag(i / hb, S), h0 = (i % hb) * group;
+        const int64_t rows = std::min(group, H - h0);
         std::fill(len, len + rows, count(s));
         attend_rows(p, rows, q + (s * H + h0) * dk, dk, keys, values, idx(s), len, probs[t], nmax, out + (s * H + h0) * dv,
                     dv);
