@@ -20,7 +20,8 @@
 //                     the bf16 profile's GEMM (kernels/cpu/linear_bf16.h) on the same cases
 //   attention         one decode query, all H heads split over the pool (model: parallel over S·H);
 //                     BM_attn_prefill_*: a 32-token prefill chunk at depth through attend_queries
-//   indexer, top-k    one query on ONE thread (model: parallel over queries, so decode uses one)
+//   indexer, top-k    one query on ONE thread (model: parallel over queries, so decode uses one);
+//                     BM_indexer_prefill: the 32-token chunk's scores, per query vs blocks of 8
 //   norms, rope, hadamard, moe_route: single-threaded, as in the model
 //   moe_experts       M tokens routed (random router logits) through K experts + the shared one
 // Bytes are compulsory traffic: each weight / cache byte once plus activations in and out. For
