@@ -18,8 +18,10 @@
 // What is timed mirrors how model/model.cpp calls each op during one forward call:
 //   linear            threaded over the pool (weight rows split), M tokens; BM_linear/cpu_bf16/...
 //                     the bf16 profile's GEMM (kernels/cpu/linear_bf16.h) on the same cases
-//   attention         one decode query, all H heads split over the pool (model: parallel over S·H)
-//   indexer, top-k    one query on ONE thread (model: parallel over queries, so decode uses one)
+//   attention         one decode query, all H heads split over the pool (model: parallel over S·H);
+//                     BM_attn_prefill_*: a 32-token prefill chunk at depth through attend_queries
+//   indexer, top-k    one query on ONE thread (model: parallel over queries, so decode uses one);
+//                     BM_indexer_prefill: the 32-token chunk's scores, per query vs blocks of 8
 //   norms, rope, hadamard, moe_route: single-threaded, as in the model
 //   moe_experts       M tokens routed (random router logits) through K experts + the shared one
 // Bytes are compulsory traffic: each weight / cache byte once plus activations in and out. For
@@ -176,6 +178,90 @@ void bm_attn(State& st, const Shapes& s, bool sparse, bool absorbed, int64_t ctx
   report(st, double(H) * n * (2.0 * dk + 2.0 * dv + 4.0), bytes, double(H * n), g_threads);
 }
 
+// ---------------------------------------------------------------- MLA attention core (prefill)
+// S = kPrefillQueries tokens at positions ctx - S .. ctx - 1 (the last chunk of a prefill at depth),
+// H heads, through attend_queries as model/cpu_ops.cpp calls it: impl "blocked" (attend_rows
+// tiles) or "per_query" (attend()/attend_mqa() query by query, the loop the model ran before).
+// Dense: token s attends to [0, ctx - S + s + 1); sparse: to a sorted random min(topk, that)-subset.
+// FLOPs = Σ_s H·n_s·(2·d_k + 2·d_v + 4); bytes: the visible cache once, q and out.
+constexpr int64_t kPrefillQueries = 32;
+void bm_attn_prefill(State& st, const Shapes& s, bool sparse, bool absorbed, int64_t ctx, bool per_query) {
+  const int64_t H = s.H, S = kPrefillQueries, P = ctx - S;
+  AttendBatch b;
+  b.p.scale = float(1.0 / std::sqrt(double(s.dqk())));
+  b.p.d_k = absorbed ? s.lat() : s.dqk();
+  b.p.d_v = absorbed ? s.rkv : s.dv;
+  b.heads = H, b.mqa = absorbed, b.S = S, b.P = P, b.per_query = per_query;
+  const float *keys, *vals;
+  double bytes;
+  if (absorbed) {
+    keys = vals = fbuf(kCache, ctx * s.lat());
+    b.p.key_stride = b.p.value_stride = s.lat();
+    bytes = 4.0 * ctx * s.lat();
+  } else {
+    keys = fbuf(kCache, ctx * H * s.dqk());
+    vals = fbuf(kV, ctx * H * s.dv);
+    b.p.key_stride = H * s.dqk(), b.p.value_stride = H * s.dv;
+    b.key_head = s.dqk(), b.value_head = s.dv;
+    bytes = 4.0 * ctx * H * (s.dqk() + s.dv);
+  }
+  std::vector<int32_t> index, count(S);
+  double visited = 0;
+  if (sparse) {
+    b.index_stride = s.topk;
+    index.assign(S * s.topk, 0);
+    Rng r(ctx);
+    std::vector<int32_t> all;
+    for (int64_t t = 0; t < S; ++t) {
+      const int64_t vis = P + t + 1, n = std::min(s.topk, vis);
+      all.resize(vis);
+      for (int64_t i = 0; i < vis; ++i) all[i] = int32_t(i);
+      for (int64_t i = 0; i < n; ++i) std::swap(all[i], all[i + int64_t(r.next() % uint64_t(vis - i))]);
+      std::sort(all.begin(), all.begin() + n);
+      std::copy(all.begin(), all.begin() + n, index.begin() + t * s.topk);
+      count[t] = int32_t(n);
+      visited += double(n);
+    }
+    b.index = index.data(), b.count = count.data();
+    bytes += 4.0 * visited;
+  } else {
+    for (int64_t t = 0; t < S; ++t) visited += double(P + t + 1);
+  }
+  const float* q = fbuf(kQ, S * H * b.p.d_k);
+  float* out = fbuf(kOut, S * H * b.p.d_v);
+  const int64_t floats = kAttendMaxRows * (ctx + 1);
+  std::vector<std::vector<float>> probs(g_pool->size(), std::vector<float>(floats));
+  std::vector<float*> pp;
+  for (auto& v : probs) pp.push_back(v.data());
+  for (auto _ : st) {
+    attend_queries(*g_pool, b, q, keys, vals, pp.data(), floats, out);
+    benchmark::ClobberMemory();
+  }
+  bytes += 4.0 * S * H * (b.p.d_k + b.p.d_v);
+  report(st, double(H) * visited * (2.0 * b.p.d_k + 2.0 * b.p.d_v + 4.0), bytes, double(S * H), g_threads);
+}
+
+void bm_indexer_prefill(State& st, const Shapes& s, int64_t ctx, bool per_query);  // below
+
+void register_attention_prefill(const Shapes& s) {
+  const int64_t ctx = 4096;  // the "ctx >= 4096" prefill case, every preset
+  const std::string c = s.name + "_ctx" + std::to_string(ctx) + "_S" + std::to_string(kPrefillQueries);
+  for (bool per_query : {false, true})
+    reg(std::string("BM_indexer_prefill/") + (per_query ? "per_query" : "blocked") + "/f32/" + c,
+        [=](State& st) { bm_indexer_prefill(st, s, ctx, per_query); });
+  for (bool absorbed : {false, true}) {
+    if (!absorbed && 4 * ctx * s.H * (s.dqk() + s.dv) > kNaiveCacheCap) continue;
+    const std::string impl = absorbed ? "mla_absorbed" : "mla_naive";
+    for (bool per_query : {false, true}) {
+      const std::string variant = per_query ? "/per_query/f32/" : "/blocked/f32/";
+      reg("BM_attn_prefill_dense/" + impl + variant + c,
+          [=](State& st) { bm_attn_prefill(st, s, false, absorbed, ctx, per_query); });
+      reg("BM_attn_prefill_sparse/" + impl + variant + c + "_k" + std::to_string(s.topk),
+          [=](State& st) { bm_attn_prefill(st, s, true, absorbed, ctx, per_query); });
+    }
+  }
+}
+
 // ---------------------------------------------------------------- indexer scores and top-k
 // scores[u] = Σ_j w[j]·ReLU(q[j]·k(u)), u < ctx; FLOPs ctx·H_I·(2·d_I + 2); bytes keys + scores.
 void bm_indexer_scores(State& st, const Shapes& s, int64_t ctx) {
@@ -190,6 +276,30 @@ void bm_indexer_scores(State& st, const Shapes& s, int64_t ctx) {
   }
   report(st, double(ctx) * s.HI * (2.0 * s.dI + 2.0), 4.0 * (ctx * s.dI + ctx + s.HI * (s.dI + 1)),
          double(ctx), 1);
+}
+
+// Prefill: kPrefillQueries tokens at positions ctx - S .. ctx - 1, token s over [0, ctx - S + s + 1):
+// impl "per_query" = indexer_scores token by token (the model's loop before), "blocked" =
+// indexer_scores_rows over blocks of 8 tokens (model/cpu_ops.cpp), on ONE thread.
+void bm_indexer_prefill(State& st, const Shapes& s, int64_t ctx, bool per_query) {
+  const IndexerParams ip{s.HI, s.dI, s.topk};
+  const int64_t S = kPrefillQueries, P = ctx - S, rows = 8;
+  const float* q = fbuf(kQ, S * s.HI * s.dI);
+  const float* w = fbuf(kW, S * s.HI);
+  const float* keys = fbuf(kCache, ctx * s.dI);
+  float* scores = fbuf(kScores, S * ctx);
+  double visited = 0;
+  for (int64_t t = 0; t < S; ++t) visited += double(P + t + 1);
+  for (auto _ : st) {
+    if (per_query)
+      for (int64_t t = 0; t < S; ++t) indexer_scores(ip, q + t * s.HI * s.dI, w + t * s.HI, keys, P + t + 1, scores + t * ctx);
+    else
+      for (int64_t t0 = 0; t0 < S; t0 += rows)
+        indexer_scores_rows(ip, std::min(rows, S - t0), q + t0 * s.HI * s.dI, s.HI * s.dI, w + t0 * s.HI, s.HI, keys,
+                            P + std::min(S, t0 + rows), scores + t0 * ctx, ctx);
+    benchmark::ClobberMemory();
+  }
+  report(st, visited * s.HI * (2.0 * s.dI + 2.0), 4.0 * (ctx * s.dI + visited + S * s.HI * (s.dI + 1)), double(S), 1);
 }
 
 // Top-k of ctx scores: no FLOPs to speak of; bytes = scores read + k positions written.
@@ -442,6 +552,7 @@ int main(int argc, char** argv) {
   for (const Shapes& s : presets()) {
     register_linear(s);
     register_attention(s);
+    register_attention_prefill(s);
     register_elementwise(s);
     register_moe(s);
   }

@@ -7,9 +7,11 @@
 #include <cstring>
 
 #include "kernels/cpu/act_quant.h"
+#include "kernels/cpu/attention.h"
 #include "kernels/cpu/attention_ref1.h"
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/hadamard.h"
+#include "kernels/cpu/indexer.h"
 #include "kernels/cpu/linear.h"
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/cpu/moe_experts.h"
@@ -22,8 +24,8 @@
 namespace dsv32 {
 namespace {
 
-// Heads per attend_mqa call in absorbed MLA (bounds the per-thread probability scratch).
-constexpr int64_t kHeadBlock = 16;
+// Heads per attend_mqa / attend_rows call (bounds the per-thread probability scratch).
+constexpr int64_t kHeadBlock = kAttendMaxRows;
 
 // Zig-zag order for causal work: item i of [0, n) maps to rows 0, n-1, 1, n-2, ... so that the
 // static contiguous ranges of ThreadPool get equal shares of short and long rows.
@@ -35,10 +37,12 @@ class CpuOps final : public Ops {
     const int64_t T = std::max<int64_t>(max_ctx, 1);
     scratch_.resize(pool_.size());
     for (Scratch& s : scratch_) {
-      s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]
+      s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]; attend_rows: [rows, n]
       s.scores.resize(T);
       s.order.resize(T);
+      probs_.push_back(s.probs.data());
     }
+    probs_floats_ = kHeadBlock * (T + 1);
     // Decode-time indexer scores [S < 2·threads, E ≤ T]: sized once so decode never reallocates.
     iscores_.reserve(2 * pool_.size() * T);
   }
@@ -219,13 +223,15 @@ class CpuOps final : public Ops {
   };
   ThreadPool pool_;
   std::vector<Scratch> scratch_;  // per thread, sized by max_ctx
+  std::vector<float*> probs_;     // scratch_[t].probs.data(), for attend_queries
+  int64_t probs_floats_ = 0;
   std::vector<float> iscores_, g_, u_;
   MoeScratch moe_;
 };
 
 // Few queries (decode): each query's keys are split over the threads first, into iscores_ [S, E];
-// otherwise one thread takes whole queries. Every score comes from the same indexer_scores call
-// whatever the split, so both paths give the same bits.
+// otherwise one thread takes whole blocks of queries. Every score has indexer_scores' arithmetic
+// and order whatever the split (indexer_scores_rows keeps it), so both paths give the same bits.
 void CpuOps::indexer_select(const IndexerCall& c, const float* q, const float* w, const float* keys, int64_t S,
                             int64_t P, const int32_t* pinned, const int32_t* pinned_count, int32_t* topk,
                             int32_t* count, float* scores) {
@@ -250,24 +256,38 @@ void CpuOps::indexer_select(const IndexerCall& c, const float* q, const float* w
       }
     });
   }
-  pool_.parallel_for(S, [&](int64_t i0, int64_t i1, int t) {
+  // Otherwise blocks of kIndexerRows consecutive tokens per item: their scores over the block's
+  // longest prefix in one indexer_scores_rows call (each key block read once for the whole block;
+  // bit-identical to indexer_scores per token), into the thread's probs scratch [rows, E].
+  constexpr int64_t kIndexerRows = 8;
+  static_assert(kIndexerRows <= kHeadBlock, "the block's scores live in the attend scratch");
+  const int64_t nblocks = (S + kIndexerRows - 1) / kIndexerRows;
+  pool_.parallel_for(nblocks, [&](int64_t i0, int64_t i1, int t) {
     Scratch& sc = scratch_[t];
     for (int64_t i = i0; i < i1; ++i) {
-      const int64_t s = zigzag(i, S), n = P + s + 1;  // visible positions 0..P+s
-      int32_t* out = topk + s * K;
-      if (need_scores) {
-        if (key_parallel) std::memcpy(sc.scores.data(), &iscores_[s * E], n * 4);
-        else score_keys(s, 0, n, sc.scores.data());
-        if (scores) {
-          std::memcpy(scores + s * E, sc.scores.data(), n * 4);
-          std::fill(scores + s * E + n, scores + (s + 1) * E, -INFINITY);
+      const int64_t s0 = zigzag(i, nblocks) * kIndexerRows, rows = std::min(kIndexerRows, S - s0);
+      float* block = sc.probs.data();
+      if (need_scores && !key_parallel)
+        indexer_scores_rows(c.p, rows, q + s0 * HI * dI, HI * dI, w + s0 * HI, HI, keys, P + s0 + rows, block, E);
+      for (int64_t r = 0; r < rows; ++r) {
+        const int64_t s = s0 + r, n = P + s + 1;  // visible positions 0..P+s
+        float* row = block + r * E;
+        int32_t* out = topk + s * K;
+        if (need_scores) {
+          if (key_parallel) std::memcpy(row, &iscores_[s * E], n * 4);
+          else if (ks)
+            for (int64_t u = 0; u < n; ++u) row[u] *= ks[u];
+          if (scores) {
+            std::memcpy(scores + s * E, row, n * 4);
+            std::fill(scores + s * E + n, scores + (s + 1) * E, -INFINITY);
+          }
         }
-      }
-      if (pinned) {
-        std::memcpy(out, pinned + s * K, K * 4);
-        count[s] = pinned_count[s];
-      } else {
-        count[s] = int32_t(indexer_topk(sc.scores.data(), n, K, sc.order.data(), out));
+        if (pinned) {
+          std::memcpy(out, pinned + s * K, K * 4);
+          count[s] = pinned_count[s];
+        } else {
+          count[s] = int32_t(indexer_topk(row, n, K, sc.order.data(), out));
+        }
       }
     }
   });
@@ -277,8 +297,15 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
                     const int32_t* index, const int32_t* count, int64_t index_stride, int64_t S, int64_t P,
                     float* out) {
   const int64_t H = a.heads, dk = a.p.d_k, dv = a.p.d_v;
-  const bool ref1 = a.core == AttnCore::kRef1;
   const AttendParams& ap = a.p;
+  if (a.core != AttnCore::kRef1) {  // exact core: the blocked kernel (kernels/cpu/attention.h)
+    AttendBatch b;
+    b.p = ap, b.heads = H, b.mqa = a.mqa, b.key_head = a.key_head, b.value_head = a.value_head;
+    b.S = S, b.P = P, b.index = index, b.count = count, b.index_stride = index_stride;
+    attend_queries(pool_, b, q, keys, values, probs_.data(), probs_floats_, out);
+    return;
+  }
+  // REF-1 core: query by query (attend_ref1).
   if (!a.mqa) {
     pool_.parallel_for(S * H, [&](int64_t i0, int64_t i1, int t) {
       for (int64_t i = i0; i < i1; ++i) {
@@ -287,11 +314,8 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
         const int64_t n = index ? count[s] : P + s + 1;
         const float* qh = q + (s * H + h) * dk;
         float* o = out + (s * H + h) * dv;
-        if (ref1)
-          attend_ref1(ap, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
-                      scratch_[t].probs.data(), o, dv);
-        else
-          dsv32::attend(ap, qh, keys + h * a.key_head, values + h * a.value_head, idx, n, scratch_[t].probs.data(), o);
+        attend_ref1(ap, 1, qh, dk, keys + h * a.key_head, values + h * a.value_head, idx, n,
+                    scratch_[t].probs.data(), o, dv);
       }
     });
     return;
@@ -304,12 +328,8 @@ void CpuOps::attend(const AttendCall& a, const float* q, const float* keys, cons
       const int64_t h1 = std::min({H, h0 + (i1 - i), h0 + kHeadBlock});
       const int32_t* idx = index ? index + s * index_stride : nullptr;
       const int64_t n = index ? count[s] : P + s + 1;
-      if (ref1)
-        attend_ref1(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
-                    out + (s * H + h0) * dv, dv);
-      else
-        attend_mqa(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
-                   out + (s * H + h0) * dv, dv);
+      attend_ref1(ap, h1 - h0, q + (s * H + h0) * dk, dk, keys, values, idx, n, scratch_[t].probs.data(),
+                  out + (s * H + h0) * dv, dv);
       i += h1 - h0;
     }
   });

@@ -20,6 +20,16 @@ struct IndexerParams {
 void indexer_scores(const IndexerParams& p, const float* q, const float* w, const float* keys,
                     int64_t n, float* scores);
 
+// indexer_scores_rows: `rows` queries over the same keys [0, n) — a block of prefill tokens, each
+// cut later to its own visible prefix. Query r: q + r·q_stride [H_I, d_I], w + r·w_stride [H_I],
+// scores + r·scores_stride [n]. The dots run as 4 heads × 4 keys tiles (vec::dot_tile) over blocks
+// of 64 keys (32 KiB at d_I = 128) that all rows reuse from cache, and the ReLU-weighted head sum
+// is fused into the tile loop (no [rows, H_I, n] buffer).
+//   !! per score, the arithmetic and its order are exactly indexer_scores()' (dot() per head, then
+//      s = 0, s += w[j]·ReLU(d_j) for j ascending), so the results are bit-identical to it.
+void indexer_scores_rows(const IndexerParams& p, int64_t rows, const float* q, int64_t q_stride, const float* w,
+                         int64_t w_stride, const float* keys, int64_t n, float* scores, int64_t scores_stride);
+
 // scratch: at least n int32.
 int64_t indexer_topk(const float* scores, int64_t n, int64_t k, int32_t* scratch, int32_t* out);
 

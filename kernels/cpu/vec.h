@@ -82,6 +82,34 @@ inline float dot(const float* a, const float* b, int64_t n) {
   return t[0];
 }
 
+// d[r][c] = dot(a[r], b[c]) for MR rows × 4 columns, n % 16 == 0: each pair in dot()'s order
+// (lane l sums elements ≡ l mod 16 in order, then the tree); a 4 × 4 tile reduces its 16 sums
+// together (hsum16, the same tree). Shares every b load across MR rows and every a load across 4.
+template <int MR>
+inline void dot_tile(const float* const* a, const float* const* b, int64_t n, float (&d)[MR][4]) {
+  v16 acc[MR][4] = {};
+  for (int64_t i = 0; i < n; i += 16) {
+    v16 y[4];
+    for (int c = 0; c < 4; ++c) std::memcpy(&y[c], b[c] + i, 64);
+    for (int r = 0; r < MR; ++r) {
+      v16 x;
+      std::memcpy(&x, a[r] + i, 64);
+      for (int c = 0; c < 4; ++c) acc[r][c] += x * y[c];
+    }
+  }
+  if constexpr (MR == 4) {
+    v16 flat[16];
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) flat[r * 4 + c] = acc[r][c];
+    const v16 t = hsum16(flat);
+    for (int r = 0; r < 4; ++r)
+      for (int c = 0; c < 4; ++c) d[r][c] = t[r * 4 + c];
+  } else {
+    for (int r = 0; r < MR; ++r)
+      for (int c = 0; c < 4; ++c) d[r][c] = hsum(acc[r][c]);
+  }
+}
+
 // y[i] += a · x[i]
 inline void axpy(float a, const float* x, float* y, int64_t n) {
   for (int64_t i = 0; i < n; ++i) y[i] += a * x[i];
@@ -89,9 +117,24 @@ inline void axpy(float a, const float* x, float* y, int64_t n) {
 
 // The unnormalised softmax every CPU attention variant shares: x[i] <- exp(x[i] - max_j x[j]) for
 // i < n, returning the sum of the new x[i] in index order (0 for n = 0).
+// The maximum runs in 16 lanes, then across them: a maximum is exact and order-free except that
+// a tie of +0 and −0 may keep either sign, which no output sees (x − (±0) is x for x ≠ 0, and
+// exp(±0) = 1), and NaN is skipped either way (x > m is false) — so every x[i] and the sum are
+// those of the running maximum (a serial vmaxss chain, ~11 % of attend_rows at the naive shapes).
 inline float exp_shifted_sum(float* x, int64_t n) {
   float mx = -INFINITY;
-  for (int64_t i = 0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
+  int64_t i0 = 0;
+  if (n >= 16) {
+    v16 m;
+    for (int l = 0; l < 16; ++l) m[l] = -INFINITY;
+    for (; i0 + 16 <= n; i0 += 16) {
+      v16 v;
+      std::memcpy(&v, x + i0, 64);
+      m = v > m ? v : m;
+    }
+    for (int l = 0; l < 16; ++l) mx = m[l] > mx ? m[l] : mx;
+  }
+  for (int64_t i = i0; i < n; ++i) mx = x[i] > mx ? x[i] : mx;
   float sum = 0;
   for (int64_t i = 0; i < n; ++i) {
     x[i] = std::exp(x[i] - mx);
