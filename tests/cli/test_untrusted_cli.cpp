@@ -9,6 +9,7 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
 #include <cstring>
 #include <functional>
 #include <iterator>
@@ -299,9 +300,10 @@ TEST_F(UntrustedPpl, FullDiskDuringSaveLogitsIsOneErrorAndNoStore) {
 namespace dsv32::testing {
 namespace {
 
-// Starts `dsv32 ARGS` (stdout/stderr to /dev/null), SIGKILLs it after `ms`, returns whether it had
-// already finished (exit 0) by then.
-bool kill_after(const std::vector<std::string>& args, int ms) {
+// Starts `dsv32 ARGS` (output to /dev/null) and SIGKILLs it as soon as `when()` holds (polled every
+// 2 ms), so that a kill lands at a point of progress rather than of wall time on a loaded machine.
+// Returns whether it had already finished (exit 0) instead.
+bool kill_when(const std::vector<std::string>& args, const std::function<bool()>& when) {
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -312,11 +314,21 @@ bool kill_after(const std::vector<std::string>& args, int ms) {
     execv(DSV32_BIN, argv.data());
     _exit(127);
   }
-  usleep(useconds_t(ms) * 1000);
-  kill(pid, SIGKILL);
   int st = 0;
+  for (;;) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (when()) break;
+    usleep(2000);
+  }
+  kill(pid, SIGKILL);
   waitpid(pid, &st, 0);
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// kill_when after `ms` of wall time.
+bool kill_after(const std::vector<std::string>& args, int ms) {
+  const auto start = std::chrono::steady_clock::now();
+  return kill_when(args, [&] { return std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(ms); });
 }
 
 // kill -9 at any point of `run --dump` leaves either the complete dump (which verifies against an
@@ -381,31 +393,6 @@ void expect_same_store(const std::string& a, const std::string& b) {
                 std::memcmp(x.dist.logp.data(), y.dist.logp.data(), 4 * x.dist.logp.size()) == 0)
         << a << " vs " << b << ": row " << i;
   }
-}
-
-// Starts `dsv32 ARGS` (output to /dev/null) and SIGKILLs it as soon as `when()` holds (polled every
-// 2 ms), so that a kill lands at a point of progress rather than of wall time on a loaded machine.
-// Returns whether it had already finished (exit 0) instead.
-bool kill_when(const std::vector<std::string>& args, const std::function<bool()>& when) {
-  pid_t pid = fork();
-  if (pid == 0) {
-    freopen("/dev/null", "w", stdout);
-    freopen("/dev/null", "w", stderr);
-    std::vector<char*> argv{const_cast<char*>(DSV32_BIN)};
-    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
-    argv.push_back(nullptr);
-    execv(DSV32_BIN, argv.data());
-    _exit(127);
-  }
-  int st = 0;
-  for (;;) {
-    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0;
-    if (when()) break;
-    usleep(2000);
-  }
-  kill(pid, SIGKILL);
-  waitpid(pid, &st, 0);
-  return WIFEXITED(st) && WEXITSTATUS(st) == 0;
 }
 
 int64_t lines_of(const std::string& f) {
