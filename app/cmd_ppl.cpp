@@ -401,6 +401,11 @@ int run(const std::vector<std::string>& args) {
          std::to_string(V));
   std::unique_ptr<LogitsStoreReader> base;
   if (!kl_base.empty()) {
+    // A store is complete once renamed from NAME.partial (the completion mark): one still under
+    // that name is the unfinished output of an interrupted --save-logits run, to be --resume'd.
+    const std::string suffix = ".partial";
+    if (kl_base.size() > suffix.size() && kl_base.compare(kl_base.size() - suffix.size(), suffix.size(), suffix) == 0)
+      fail(kl_base + ": an unfinished --save-logits store (its run was interrupted: --resume that run to complete it)");
     base = std::make_unique<LogitsStoreReader>(kl_base);
     if (base->info().vocab != V)
       fail(kl_base + ": attribute vocab " + std::to_string(base->info().vocab) + " differs from the model's " +
@@ -408,6 +413,10 @@ int run(const std::vector<std::string>& args) {
     if (base->info().signature != signature)
       fail(kl_base + ": attribute signature '" + base->info().signature + "' differs from this run's '" +
            signature + "' (other text, tokenizer or --ctx)");
+    // The signature holds ctx too; this names the attribute when only it was changed.
+    if (base->info().ctx != ctx)
+      fail(kl_base + ": attribute ctx " + std::to_string(base->info().ctx) + " differs from this run's --ctx " +
+           std::to_string(ctx));
     if (base->rows() < n_chunks * per_chunk)
       fail(kl_base + ": holds " + std::to_string(base->rows()) + " scored tokens, this run needs " +
            std::to_string(n_chunks * per_chunk));

@@ -8,61 +8,75 @@
 #include <string>
 
 #include "kernels/error.h"
+#include "model/checked.h"
 #include "model/model.h"
 #include "model/parallel.h"
 
 namespace dsv32::app {
 namespace {
 
-// One FP8 matrix [rows, cols] as V3.2 stores it: e4m3 codes plus fp32 B×B block scales.
-int64_t fp8(int64_t rows, int64_t cols, int64_t B) {
-  return rows * cols + ((rows + B - 1) / B) * ((cols + B - 1) / B) * 4;
-}
+// Checked size arithmetic (model/checked.h): the config parser caps every dimension, but their
+// products over experts and layers can pass int64 and would print wrapped sizes.
+struct Sizes {
+  std::string where;
+  int64_t mul(std::initializer_list<int64_t> f) const { return checked_product(f, where); }
+  int64_t add(std::initializer_list<int64_t> t) const { return checked_sum(t, where); }
+  // One FP8 matrix [rows, cols] as V3.2 stores it: e4m3 codes plus fp32 B×B block scales.
+  int64_t fp8(int64_t rows, int64_t cols, int64_t B) const {
+    return add({mul({rows, cols}), mul({(rows + B - 1) / B, (cols + B - 1) / B, 4})});
+  }
+};
 
 // Bytes of one rank, split by what divides them.
 struct RankBytes {
   int64_t replicated = 0;  // embedding, LM head, norms, q_a, kv_a, indexer, router
   int64_t tp_split = 0;    // q_b, kv_b, o_proj, dense MLP, shared expert: this TP rank's share
   int64_t experts = 0;     // routed experts of this EP rank's block
-  int64_t total() const { return replicated + tp_split + experts; }
+  int64_t total() const { return replicated + tp_split + experts; }  // each checked; see rank_bytes
 };
 
 RankBytes rank_bytes(const ModelConfig& c, int tp, int tp_rank, int ep, int ep_rank) {
+  const Sizes z{c.source + ": per-rank weight bytes"};
   const int64_t B = c.quant_block > 0 ? c.quant_block : 128, D = c.hidden_size, dqk = c.qk_head_dim();
   const int64_t kvw = c.qk_nope_head_dim + c.v_head_dim, dv = c.v_head_dim;
   const auto [h0, h1] = split_range(c.n_heads, 1, tp, tp_rank);
   const int64_t hl = h1 - h0;
   auto mlp_slice = [&](int64_t I) {
     const auto [i0, i1] = split_range(I, B, tp, tp_rank);
-    return 2 * fp8(i1 - i0, D, B) + fp8(D, i1 - i0, B);
+    return z.add({z.fp8(i1 - i0, D, B), z.fp8(i1 - i0, D, B), z.fp8(D, i1 - i0, B)});
   };
   RankBytes r;
-  r.replicated = 2 * c.vocab_size * D * 2 + D * 4;  // bf16 embedding + LM head, final norm
+  r.replicated = z.add({z.mul({2, c.vocab_size, D, 2}), z.mul({D, 4})});  // bf16 embedding + LM head, final norm
   for (int l = 0; l < c.n_layers; ++l) {
-    r.replicated += fp8(c.q_lora_rank, D, B) + fp8(c.kv_lora_rank + c.qk_rope_head_dim, D, B) +
-                    (2 * D + c.q_lora_rank + c.kv_lora_rank) * 4;
+    r.replicated = z.add({r.replicated, z.fp8(c.q_lora_rank, D, B), z.fp8(c.kv_lora_rank + c.qk_rope_head_dim, D, B),
+                          z.mul({z.add({2 * D, c.q_lora_rank, c.kv_lora_rank}), 4})});
     if (c.has_indexer)
-      r.replicated += fp8(c.index_n_heads * c.index_head_dim, c.q_lora_rank, B) + fp8(c.index_head_dim, D, B) +
-                      c.index_n_heads * D * 2 + 2 * c.index_head_dim * 4;
-    r.tp_split += fp8(hl * dqk, c.q_lora_rank, B) + fp8(hl * kvw, c.kv_lora_rank, B) + fp8(D, hl * dv, B);
+      r.replicated = z.add({r.replicated, z.fp8(z.mul({c.index_n_heads, c.index_head_dim}), c.q_lora_rank, B),
+                            z.fp8(c.index_head_dim, D, B), z.mul({c.index_n_heads, D, 2}), z.mul({2, c.index_head_dim, 4})});
+    r.tp_split = z.add({r.tp_split, z.fp8(z.mul({hl, dqk}), c.q_lora_rank, B), z.fp8(z.mul({hl, kvw}), c.kv_lora_rank, B),
+                        z.fp8(D, z.mul({hl, dv}), B)});
     if (!c.is_moe_layer(l)) {
-      r.tp_split += mlp_slice(c.intermediate_size);
+      r.tp_split = z.add({r.tp_split, mlp_slice(c.intermediate_size)});
       continue;
     }
-    r.replicated += c.n_routed_experts * D * 2 + c.n_routed_experts * 4;  // bf16 router + bias
-    if (c.n_shared_experts) r.tp_split += mlp_slice(c.moe_intermediate_size * c.n_shared_experts);
+    r.replicated = z.add({r.replicated, z.mul({c.n_routed_experts, D, 2}), z.mul({c.n_routed_experts, 4})});  // bf16 router + bias
+    if (c.n_shared_experts) r.tp_split = z.add({r.tp_split, mlp_slice(z.mul({c.moe_intermediate_size, c.n_shared_experts}))});
     const auto [lo, hi] = expert_block(c.n_routed_experts, ep, ep_rank);
-    r.experts += (hi - lo) * (2 * fp8(c.moe_intermediate_size, D, B) + fp8(D, c.moe_intermediate_size, B));
+    const int64_t expert = z.add({z.fp8(c.moe_intermediate_size, D, B), z.fp8(c.moe_intermediate_size, D, B),
+                                  z.fp8(D, c.moe_intermediate_size, B)});
+    r.experts = z.add({r.experts, z.mul({hi - lo, expert})});
   }
+  z.add({r.replicated, r.tp_split, r.experts});  // total() then fits
   return r;
 }
 
 // fp32 KV-cache bytes per token per rank: naive K/V hold this rank's heads, the latent and the
 // indexer key are replicated (MQA: every head reads them).
 int64_t cache_per_token(const ModelConfig& c, MlaMode mla, AttnMode attn, int64_t hl) {
+  const Sizes z{c.source + ": per-rank KV-cache bytes"};
   const KvBytes k = kv_cache_bytes(c, mla, attn);
-  const int64_t mla_b = mla == MlaMode::kNaive ? k.mla_per_layer / c.n_heads * hl : k.mla_per_layer;
-  return (mla_b + k.indexer_per_layer) * c.n_layers;
+  const int64_t mla_b = mla == MlaMode::kNaive ? z.mul({k.mla_per_layer / c.n_heads, hl}) : k.mla_per_layer;
+  return z.mul({z.add({mla_b, k.indexer_per_layer}), c.n_layers});
 }
 
 // fp32 activation bytes per prefill token on one rank (the workspace of model/layer_program.cpp
@@ -70,13 +84,16 @@ int64_t cache_per_token(const ModelConfig& c, MlaMode mla, AttnMode attn, int64_
 // buffers, the indexer, router and logits rows, the TP gather [T, D], and the MoE scratch (K
 // grouped rows of D in and out, the same in slot order, and the intermediate of width I).
 int64_t activations_per_token(const ModelConfig& c, int tp, int64_t hl) {
+  const Sizes z{c.source + ": per-rank activation bytes"};
   const int64_t D = c.hidden_size, lat = c.kv_lora_rank + c.qk_rope_head_dim, K = c.n_experts_per_tok;
-  int64_t f = 4 * D + c.q_lora_rank + hl * c.qk_head_dim() + lat + hl * c.v_head_dim + hl * lat + hl * c.kv_lora_rank;
-  if (c.has_indexer) f += c.index_n_heads * c.index_head_dim + c.index_head_dim + c.index_n_heads + c.index_topk + 1;
-  f += 2 * c.n_routed_experts + 2 * K + c.vocab_size;
-  if (tp > 1) f += tp * D;
-  if (c.n_routed_experts) f += 3 * K * D + 2 * c.moe_intermediate_size;
-  return f * 4;
+  int64_t f = z.add({z.mul({4, D}), c.q_lora_rank, z.mul({hl, c.qk_head_dim()}), lat, z.mul({hl, c.v_head_dim}),
+                     z.mul({hl, lat}), z.mul({hl, c.kv_lora_rank})});
+  if (c.has_indexer)
+    f = z.add({f, z.mul({c.index_n_heads, c.index_head_dim}), c.index_head_dim, c.index_n_heads, c.index_topk, 1});
+  f = z.add({f, z.mul({2, c.n_routed_experts}), z.mul({2, K}), c.vocab_size});
+  if (tp > 1) f = z.add({f, z.mul({tp, D})});
+  if (c.n_routed_experts) f = z.add({f, z.mul({3, K, D}), z.mul({2, c.moe_intermediate_size})});
+  return z.mul({f, 4});
 }
 
 }  // namespace

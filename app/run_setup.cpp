@@ -1,6 +1,7 @@
 #include "app/run_setup.h"
 
 #include <cstdio>
+#include <functional>
 
 #include "app/common.h"
 #include "kernels/error.h"
@@ -73,6 +74,100 @@ void RunSetup::resolve(const ArgParser& p) {
   if (threads < 1 || threads > 1024) fail("--threads: must be between 1 and 1024");
 }
 
+namespace {
+
+// The discrete choices of a reference dump (run --pin-from), validated where they enter: the ids
+// index the router's and the attention's arrays, so a hostile file must not reach them unchecked.
+// Pinning is all or nothing per kind: a dump that pins some layers and not others would make a
+// run that is neither the reference's nor this model's own, so a missing layer is an error.
+Pins load_pins(const std::string& path, const ModelConfig& c, bool sparse, int64_t n) {
+  DumpReader r(path);
+  Pins pins;
+  pins.source = path;
+  pins.indexer_topk.resize(c.n_layers);
+  pins.expert_ids.resize(c.n_layers);
+  // Rows are looked up by absolute position (row p pins position p): the dump must start at 0.
+  for (int64_t k = 0; k < n && k < int64_t(r.positions().size()); ++k)
+    if (r.positions()[size_t(k)] != k)
+      fail(path + ": /meta/positions: row " + std::to_string(k) + " holds position " +
+           std::to_string(r.positions()[size_t(k)]) + "; pinning needs rows for positions 0.." + std::to_string(n - 1));
+  auto name_of = [](int l, const char* what) {
+    char buf[64];
+    std::snprintf(buf, sizeof buf, "layers/%02d/%s", l, what);
+    return std::string(buf);
+  };
+  // Reads one layer's ids: an integer dataset with at least n rows.
+  auto take = [&](const std::string& name, int64_t* width) {
+    const DumpTensorInfo& info = r.info(name);
+    if (!info.is_index)
+      fail(path + ": dataset '" + name + "' holds " + info.logical_dtype + " values; ids must be stored as integers");
+    DumpTensor t = r.read(name);
+    if (t.rows() < n)
+      fail(path + ": dataset '" + name + "' has " + std::to_string(t.rows()) + " rows, the run needs " +
+           std::to_string(n));
+    *width = t.row_elems();
+    return std::move(t.i);
+  };
+  // All or nothing over the layers that have the kind; returns whether the dump pins it.
+  auto all_or_none = [&](const char* what, const std::function<bool(int)>& applies) {
+    int first_with = -1, first_without = -1;
+    for (int l = 0; l < c.n_layers; ++l) {
+      if (!applies(l)) continue;
+      int& first = r.has(name_of(l, what)) ? first_with : first_without;
+      if (first < 0) first = l;
+    }
+    if (first_with >= 0 && first_without >= 0)
+      fail(path + ": dataset '" + name_of(first_without, what) + "' missing: the dump pins " + what + " of layer " +
+           std::to_string(first_with) + ", and pinning is all or nothing");
+    return first_with >= 0;
+  };
+
+  if (sparse && all_or_none("indexer_topk", [](int) { return true; })) {
+    for (int l = 0; l < c.n_layers; ++l) {
+      const std::string name = name_of(l, "indexer_topk");
+      pins.indexer_topk[l] = take(name, &pins.topk_width);
+      // Row p selects among positions 0..p (causal), padded with -1 (MODEL §7.6); the indexer
+      // drops what a row cannot see, but an id outside that set means the file is not a dump of
+      // this kind of run -- also where the indexer is bypassed (index_topk >= positions).
+      const std::vector<int32_t>& v = pins.indexer_topk[l];
+      // (Rows past the run's n are not used, and their positions need not equal their index.)
+      const int64_t w = std::max<int64_t>(pins.topk_width, 1);
+      for (size_t i = 0; i < size_t(std::min<int64_t>(int64_t(v.size()), n * w)); ++i)
+        if (const int64_t row = int64_t(i) / w; v[i] < -1 || v[i] > row)
+          fail(path + ": dataset '" + name + "' row " + std::to_string(row) + " holds position " + std::to_string(v[i]) +
+               ", outside [0, " + std::to_string(row) + "] (or -1 for padding)");
+    }
+  }
+  if (all_or_none("expert_ids", [&](int l) { return c.is_moe_layer(l); })) {
+    for (int l = 0; l < c.n_layers; ++l) {
+      if (!c.is_moe_layer(l)) continue;
+      const std::string name = name_of(l, "expert_ids");
+      pins.expert_ids[l] = take(name, &pins.experts_width);
+      if (pins.experts_width != c.n_experts_per_tok)
+        fail(path + ": dataset '" + name + "' has " + std::to_string(pins.experts_width) +
+             " columns, the model routes to " + std::to_string(c.n_experts_per_tok));
+      // Untrusted ids: one outside [0, E) would index the router's arrays out of bounds; one twice
+      // in a row would give two of the k slots (and two gate weights) to one expert (MODEL §8.2).
+      const std::vector<int32_t>& v = pins.expert_ids[l];
+      const int64_t w = pins.experts_width;
+      for (size_t i = 0; i < v.size(); ++i) {
+        const int64_t row = int64_t(i) / w;
+        if (const int32_t e = v[i]; e < 0 || e >= c.n_routed_experts)
+          fail(path + ": dataset '" + name + "' row " + std::to_string(row) + " holds expert " + std::to_string(e) +
+               ", outside [0, " + std::to_string(c.n_routed_experts) + ")");
+        for (int64_t j = row * w; j < int64_t(i); ++j)
+          if (v[size_t(j)] == v[i])
+            fail(path + ": dataset '" + name + "' row " + std::to_string(row) + " holds expert " +
+                 std::to_string(v[i]) + " twice (columns " + std::to_string(j - row * w) + " and " +
+                 std::to_string(int64_t(i) - row * w) + ")");
+      }
+    }
+  }
+  return pins;
+}
+
+}  // namespace
+
 void RunSetup::load(int64_t n_positions) {
   weights = load_weights(model_dir);
   const ModelConfig& c = weights->config;
@@ -88,38 +183,7 @@ void RunSetup::load(int64_t n_positions) {
   device.apply(o);
   model = std::make_unique<Model>(weights, o);
   if (!pin_from.empty()) {
-    DumpReader r(pin_from);
-    pins.source = pin_from;
-    const int64_t n = int64_t(ids.size());
-    pins.indexer_topk.resize(c.n_layers);
-    pins.expert_ids.resize(c.n_layers);
-    for (int l = 0; l < c.n_layers; ++l) {
-      char buf[64];
-      std::snprintf(buf, sizeof buf, "layers/%02d/", l);
-      auto take = [&](const std::string& name, int64_t* width, std::vector<int32_t>* out) {
-        if (!r.has(name)) return;
-        DumpTensor t = r.read(name);
-        if (t.rows() < n)
-          fail(pin_from + ": dataset '" + name + "' has " + std::to_string(t.rows()) +
-               " rows, the run needs " + std::to_string(n));
-        *width = t.row_elems();
-        *out = std::move(t.i);
-      };
-      if (o.attn == AttnMode::kSparse) take(std::string(buf) + "indexer_topk", &pins.topk_width, &pins.indexer_topk[l]);
-      if (c.is_moe_layer(l)) {
-        take(std::string(buf) + "expert_ids", &pins.experts_width, &pins.expert_ids[l]);
-        if (!pins.expert_ids[l].empty() && pins.experts_width != c.n_experts_per_tok)
-          fail(pin_from + ": dataset '" + std::string(buf) + "expert_ids' has " +
-               std::to_string(pins.experts_width) + " columns, the model routes to " +
-               std::to_string(c.n_experts_per_tok));
-        // Untrusted ids: one outside [0, E) would index the router's arrays out of bounds.
-        for (size_t i = 0; i < pins.expert_ids[l].size(); ++i)
-          if (const int32_t e = pins.expert_ids[l][i]; e < 0 || e >= c.n_routed_experts)
-            fail(pin_from + ": dataset '" + std::string(buf) + "expert_ids' row " +
-                 std::to_string(int64_t(i) / std::max<int64_t>(pins.experts_width, 1)) + " holds expert " +
-                 std::to_string(e) + ", outside [0, " + std::to_string(c.n_routed_experts) + ")");
-      }
-    }
+    pins = load_pins(pin_from, c, o.attn == AttnMode::kSparse, int64_t(ids.size()));
     model->set_pins(&pins);
   }
   if (!inject_from.empty()) {

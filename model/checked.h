@@ -47,4 +47,11 @@ inline int64_t checked_product(std::initializer_list<int64_t> dims, const std::s
   return checked_product(std::vector<int64_t>(dims), where);
 }
 
+// The sum of non-negative sizes; throws naming `where` on overflow or a negative term.
+inline int64_t checked_sum(std::initializer_list<int64_t> terms, const std::string& where) {
+  int64_t s = 0;
+  for (int64_t t : terms) s = checked_add(s, t, where);
+  return s;
+}
+
 }  // namespace dsv32

@@ -108,6 +108,10 @@ ModelConfig parse_config(const std::string& text, const std::string& src) {
   if (c.qk_rope_head_dim % 2) k.bad("qk_rope_head_dim", "must be even (RoPE rotates pairs)");
   c.v_head_dim = k.integer("v_head_dim", 1, kDim);
   c.rms_norm_eps = k.number("rms_norm_eps", 0.0);
+  // RMSNorm divides by sqrt(mean(x^2) + eps) (MODEL §4.1): eps = 0 (or one that rounds to 0 as the
+  // float the kernels use) turns an all-zero row into 0/0 = NaN instead of 0.
+  if (!(float(c.rms_norm_eps) > 0.0f))
+    k.bad("rms_norm_eps", "value " + j["rms_norm_eps"].dump() + " must be greater than 0");
   c.rope_theta = k.number("rope_theta", 1.0);
   // RoPE frequencies are theta^(-2i/d) and YaRN divides by log(theta): theta = 1 makes every
   // rotation the identity and every logit NaN.

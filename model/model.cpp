@@ -3,6 +3,7 @@
 #include "model/model.h"
 
 #include "kernels/error.h"
+#include "model/checked.h"
 #include "model/layer_program.h"
 
 namespace dsv32 {
@@ -27,25 +28,31 @@ Device parse_device(const std::string& s) {
 }
 
 int64_t mla_cache_row_floats(const ModelConfig& c, MlaMode mla) {
-  return mla == MlaMode::kAbsorbed ? c.kv_lora_rank + c.qk_rope_head_dim : c.n_heads * c.qk_head_dim();
+  return mla == MlaMode::kAbsorbed ? checked_add(c.kv_lora_rank, c.qk_rope_head_dim, c.source + ": MLA cache row")
+                                   : checked_mul(c.n_heads, c.qk_head_dim(), c.source + ": MLA cache row");
 }
 
 KvBytes kv_cache_bytes(const ModelConfig& c, MlaMode mla, AttnMode attn) {
+  // Checked (model/checked.h): the config parser caps each dimension, not these products.
+  const std::string w = c.source + ": KV-cache bytes per token";
+  auto mul = [&](std::initializer_list<int64_t> f) { return checked_product(f, w); };
   KvBytes k;
   const int64_t H = c.n_heads;
   if (mla == MlaMode::kAbsorbed) {
-    k.mla_per_layer = (c.kv_lora_rank + c.qk_rope_head_dim) * 4;
-    k.deployed_mla_per_layer = (c.kv_lora_rank + c.qk_rope_head_dim) * 2;  // bf16 latent + rope
+    const int64_t row = checked_add(c.kv_lora_rank, c.qk_rope_head_dim, w);
+    k.mla_per_layer = mul({row, 4});
+    k.deployed_mla_per_layer = mul({row, 2});  // bf16 latent + rope
   } else {
-    k.mla_per_layer = H * (c.qk_head_dim() + c.v_head_dim) * 4;
-    k.deployed_mla_per_layer = H * (c.qk_head_dim() + c.v_head_dim) * 2;   // bf16 K and V
+    const int64_t row = checked_sum({c.qk_nope_head_dim, c.qk_rope_head_dim, c.v_head_dim}, w);
+    k.mla_per_layer = mul({H, row, 4});
+    k.deployed_mla_per_layer = mul({H, row, 2});  // bf16 K and V
   }
   if (attn == AttnMode::kSparse) {
-    k.indexer_per_layer = c.index_head_dim * 4;
-    k.deployed_indexer_per_layer = c.index_head_dim + 4;  // e4m3 key + fp32 scale
+    k.indexer_per_layer = mul({c.index_head_dim, 4});
+    k.deployed_indexer_per_layer = checked_add(c.index_head_dim, 4, w);  // e4m3 key + fp32 scale
   }
-  k.per_token = (k.mla_per_layer + k.indexer_per_layer) * c.n_layers;
-  k.deployed_per_token = (k.deployed_mla_per_layer + k.deployed_indexer_per_layer) * c.n_layers;
+  k.per_token = mul({checked_add(k.mla_per_layer, k.indexer_per_layer, w), c.n_layers});
+  k.deployed_per_token = mul({checked_add(k.deployed_mla_per_layer, k.deployed_indexer_per_layer, w), c.n_layers});
   return k;
 }
 

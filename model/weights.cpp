@@ -41,7 +41,15 @@ class Loader {
   std::vector<float> vector(const std::string& name, int64_t n) {
     const TensorInfo& t = ck_.get(name, {n}, {DType::F32, DType::BF16, DType::F16});
     std::vector<float> v(n);
-    for (int64_t i = 0; i < n; ++i) v[i] = load_as_f32(t.dtype, t.data, i);
+    // Norm weights and biases are copied here anyway, so scanning them is free: a NaN or inf in
+    // one makes every logit NaN with exit 0 (the big matrices are not scanned; their FP8 scales are
+    // at open, Checkpoint::check_scales).
+    for (int64_t i = 0; i < n; ++i) {
+      v[i] = load_as_f32(t.dtype, t.data, i);
+      if (!std::isfinite(v[i]))
+        fail(t.file + ": tensor '" + name + "': element " + std::to_string(i) + " is " + std::to_string(v[i]) +
+             " (norm weights and biases must be finite)");
+    }
     return v;
   }
 

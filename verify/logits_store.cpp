@@ -241,6 +241,17 @@ LogitsStoreReader::LogitsStoreReader(const std::string& path) : impl_(std::make_
         fail(dsw + name + std::string(": id ") + std::to_string(v[size_t(k)]) + " at element " + std::to_string(k) +
              " is out of range [0, vocab " + std::to_string(m.info.vocab) + ")");
   };
+  // Log-probabilities are <= 0; -inf (probability 0) is one, and the KL sums skip it, but NaN or a
+  // positive value is not (the writer computes logit - lse in double, which cannot exceed 0).
+  auto check_logp = [&](const std::vector<float>& v, int64_t count, const char* name, bool allow_neg_inf) {
+    for (int64_t k = 0; k < count; ++k)
+      if (const float x = v[size_t(k)]; !(x <= 0.0f) || (!allow_neg_inf && std::isinf(x)))
+        fail(dsw + name + std::string(": value ") + std::to_string(x) + " at element " + std::to_string(k) +
+             " is not a log-probability (" + (allow_neg_inf ? "NaN or > 0" : "not finite or > 0") + ")");
+  };
+  check_logp(m.logp, cells, "top_logp", true);
+  check_logp(m.target_logp, m.rows, "target_logp", false);
+  check_logp(m.rest, m.rows, "rest_logp", true);
   check_ids(m.target, m.rows, "target");
   check_ids(m.argmax, m.rows, "argmax");
   if (!m.ids.empty()) check_ids(m.ids, cells, "top_ids");

@@ -9,7 +9,11 @@
 
 #include <filesystem>
 #include <fstream>
+#include <chrono>
+#include <cstring>
 #include <functional>
+#include <iterator>
+#include <sstream>
 #include <nlohmann/json.hpp>
 
 #include "tests/cli/cli_util.h"
@@ -163,17 +167,8 @@ TEST_F(Untrusted, VerifyRefusesIncompleteHugeAndWrappingDumps) {
 // Full disk: `ulimit -f` with SIGXFSZ ignored makes writes fail with EFBIG.
 TEST_F(Untrusted, FullDiskDuringDumpIsOneErrorAndNoFile) {
   const std::string out = path("full.h5");
-  // run_cli prefixes the binary; go through sh for the limit.
-  CliResult r;
-  {
-    std::string cmd = "sh -c \"ulimit -f 200; trap '' XFSZ; exec " + std::string(DSV32_BIN) + " run --quiet --model " +
-                      model_ + " --ids 1,2,3,4,5,6,7,8,9,10,11,12 --dump " + out + "\" 2>&1";
-    FILE* p = popen(cmd.c_str(), "r");
-    char buf[4096];
-    while (size_t n = fread(buf, 1, sizeof buf, p)) r.out.append(buf, n);
-    int st = pclose(p);
-    r.status = WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
-  }
+  const CliResult r =
+      run_cli_full_disk(200, "run --quiet --model " + model_ + " --ids 1,2,3,4,5,6,7,8,9,10,11,12 --dump " + out);
   EXPECT_EQ(r.status, 2) << r.out;  // was 139: SIGSEGV in libhdf5's exit handler
   EXPECT_NE(r.out.find(out), std::string::npos) << r.out;
   EXPECT_NE(r.out.find("failed"), std::string::npos) << r.out;
@@ -292,16 +287,10 @@ TEST_F(UntrustedPpl, ResumeValidatesEveryStateRecord) {
 
 TEST_F(UntrustedPpl, FullDiskDuringSaveLogitsIsOneErrorAndNoStore) {
   const std::string out = path("full_base.h5");
-  std::string cmd = "sh -c \"ulimit -f 64; trap '' XFSZ; exec " + std::string(DSV32_BIN) + " " + args() +
-                    " --full-logits --state " + path("sf") + " --save-logits " + out + "\" 2>&1";
-  std::string text;
-  FILE* p = popen(cmd.c_str(), "r");
-  char buf[4096];
-  while (size_t n = fread(buf, 1, sizeof buf, p)) text.append(buf, n);
-  int st = pclose(p);
-  ASSERT_TRUE(WIFEXITED(st)) << "signal " << WTERMSIG(st) << "\n" << text;  // was SIGSEGV at exit
-  EXPECT_EQ(WEXITSTATUS(st), 2) << text;
-  EXPECT_NE(text.find(partial_path(out)), std::string::npos) << text;
+  const CliResult r = run_cli_full_disk(64, args() + " --full-logits --state " + path("sf") + " --save-logits " + out);
+  ASSERT_LT(r.status, 128) << r.out;  // was SIGSEGV at exit
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(partial_path(out)), std::string::npos) << r.out;
   EXPECT_FALSE(fs::exists(out));  // never renamed into place: it would pass as whole
 }
 
@@ -311,9 +300,10 @@ TEST_F(UntrustedPpl, FullDiskDuringSaveLogitsIsOneErrorAndNoStore) {
 namespace dsv32::testing {
 namespace {
 
-// Starts `dsv32 ARGS` (stdout/stderr to /dev/null), SIGKILLs it after `ms`, returns whether it had
-// already finished (exit 0) by then.
-bool kill_after(const std::vector<std::string>& args, int ms) {
+// Starts `dsv32 ARGS` (output to /dev/null) and SIGKILLs it as soon as `when()` holds (polled every
+// 2 ms), so that a kill lands at a point of progress rather than of wall time on a loaded machine.
+// Returns whether it had already finished (exit 0) instead.
+bool kill_when(const std::vector<std::string>& args, const std::function<bool()>& when) {
   pid_t pid = fork();
   if (pid == 0) {
     freopen("/dev/null", "w", stdout);
@@ -324,11 +314,21 @@ bool kill_after(const std::vector<std::string>& args, int ms) {
     execv(DSV32_BIN, argv.data());
     _exit(127);
   }
-  usleep(useconds_t(ms) * 1000);
-  kill(pid, SIGKILL);
   int st = 0;
+  for (;;) {
+    if (waitpid(pid, &st, WNOHANG) == pid) return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+    if (when()) break;
+    usleep(2000);
+  }
+  kill(pid, SIGKILL);
   waitpid(pid, &st, 0);
   return WIFEXITED(st) && WEXITSTATUS(st) == 0;
+}
+
+// kill_when after `ms` of wall time.
+bool kill_after(const std::vector<std::string>& args, int ms) {
+  const auto start = std::chrono::steady_clock::now();
+  return kill_when(args, [&] { return std::chrono::steady_clock::now() - start >= std::chrono::milliseconds(ms); });
 }
 
 // kill -9 at any point of `run --dump` leaves either the complete dump (which verifies against an
@@ -369,6 +369,127 @@ TEST_F(Untrusted, KilledSynthLeavesNoCheckpoint) {
     EXPECT_FALSE(fs::exists(out + "/model.safetensors.index.json"));
     expect_error("run --model " + out + " --ids 1,2", {out});
   }
+}
+
+
+// The ppl arguments split for kill_after (the paths hold no spaces).
+std::vector<std::string> words(const std::string& s) {
+  std::vector<std::string> w;
+  std::istringstream in(s);
+  for (std::string x; in >> x;) w.push_back(x);
+  return w;
+}
+
+// Every row of two logit stores, field by field (bit-identical floats).
+void expect_same_store(const std::string& a, const std::string& b) {
+  const LogitsStoreReader ra(a), rb(b);
+  ASSERT_EQ(ra.rows(), rb.rows()) << a << " vs " << b;
+  EXPECT_EQ(ra.info().top_n, rb.info().top_n);
+  for (int64_t i = 0; i < ra.rows(); ++i) {
+    const BaseRow x = ra.row(i), y = rb.row(i);
+    ASSERT_TRUE(x.target == y.target && x.argmax == y.argmax && x.dist.ids == y.dist.ids &&
+                std::memcmp(&x.target_logp, &y.target_logp, 4) == 0 &&
+                std::memcmp(&x.dist.rest_logp, &y.dist.rest_logp, 4) == 0 &&
+                std::memcmp(x.dist.logp.data(), y.dist.logp.data(), 4 * x.dist.logp.size()) == 0)
+        << a << " vs " << b << ": row " << i;
+  }
+}
+
+int64_t lines_of(const std::string& f) {
+  std::ifstream in(f);
+  int64_t n = 0;
+  for (std::string l; std::getline(in, l);) ++n;
+  return n;
+}
+
+// kill -9 at any point of `ppl --save-logits`, then --resume: the result and the store are
+// bit-identical to an uninterrupted run's, and until the run completes the store exists only as
+// OUT.partial, which --kl-base refuses (it never passes as complete). Kill points: the store just
+// created, after 2, 5 and 9 of 12 chunks were recorded (state: header + one line per chunk), and
+// after the last chunk, before the store is renamed.
+TEST_F(UntrustedPpl, KilledSaveLogitsResumesBitIdentical) {
+  const std::string ppl = "ppl --quiet --model " + model_ + " --text " + text_ + " --tokenizer " + tok_ +
+                          " --ctx 32 --chunks 12 --threads 1";
+  const std::string whole = path("whole.h5");
+  ASSERT_EQ(run_cli(ppl + " --state " + path("sw") + " --save-logits " + whole + " --json " + path("whole.json")).status, 0);
+  const json truth = read_json(path("whole.json"));
+  ASSERT_TRUE(truth.contains("ppl") && truth.contains("nll_per_chunk"));
+  int interrupted = 0;
+  for (int64_t chunks : {-1, 2, 5, 9, 12}) {
+    SCOPED_TRACE(chunks);
+    const std::string k = path("k" + std::to_string(chunks + 1)), out = k + ".h5", state = k + ".state";
+    const std::string own = " --state " + state + " --save-logits " + out + " --json " + k + ".json";
+    const bool finished = kill_when(words(ppl + own), [&] {
+      return chunks < 0 ? fs::exists(partial_path(out)) : lines_of(state) >= chunks + 1;
+    });
+    if (fs::exists(out)) expect_same_store(out, whole);  // renamed: only once complete
+    if (fs::exists(partial_path(out))) {
+      ++interrupted;
+      const CliResult r = run_cli(ppl + " --state " + k + ".kl --kl-base " + partial_path(out));
+      EXPECT_EQ(r.status, 2) << r.out;
+      EXPECT_NE(r.out.find(partial_path(out) + ": an unfinished --save-logits store"), std::string::npos) << r.out;
+    }
+    if (finished) continue;
+    const CliResult r = run_cli(ppl + own + " --resume-if-any");
+    ASSERT_EQ(r.status, 0) << r.out;
+    const json got = read_json(k + ".json");
+    EXPECT_EQ(got["ppl"], truth["ppl"]);
+    EXPECT_EQ(got["nll_per_chunk"], truth["nll_per_chunk"]);
+    EXPECT_FALSE(fs::exists(partial_path(out)));
+    expect_same_store(out, whole);
+  }
+  EXPECT_GE(interrupted, 3) << "kills did not land mid-run";
+}
+
+// `report` writes index.html and report.md to PATH.tmp and renames (model/atomic_file.h): a full
+// disk is one error and leaves the previous pages whole; a kill at any point leaves whole pages.
+TEST_F(Untrusted, ReportIsNeverLeftTruncated) {
+  const std::string fix = std::string(DSV32_SOURCE_DIR) + "/tests/cli/fixtures/report/";
+  const std::string d = path("report"), inputs = fix + "verify_dense_naive.json " + fix + "verify_sparse_raw.json " +
+                                                fix + "ppl.json " + fix + "bench_base.json " + fix + "ops_base.json";
+  auto slurp = [](const std::string& f) {
+    std::ifstream in(f, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  auto whole_html = [](const std::string& h) {
+    return h.size() > 7 && h.compare(h.size() - 8, 8, "</html>\n") == 0;
+  };
+  ASSERT_EQ(run_cli("report " + fix + "bench_base.json --dir " + d).status, 0);
+  const std::string old_html = slurp(d + "/index.html"), old_md = slurp(d + "/report.md");
+  ASSERT_TRUE(whole_html(old_html));
+  // The full report is far over 2 blocks: its first write fails.
+  const CliResult r = run_cli_full_disk(2, "report " + inputs + " --dir " + d);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(d + "/index.html: cannot write"), std::string::npos) << r.out;
+  EXPECT_EQ(slurp(d + "/index.html"), old_html);
+  EXPECT_EQ(slurp(d + "/report.md"), old_md);
+  EXPECT_FALSE(fs::exists(d + "/index.html.tmp"));
+  // A reference run for the new pages' size (only the generation time differs, fixed width).
+  const std::string ref = path("report_ref");
+  ASSERT_EQ(run_cli("report " + inputs + " --dir " + ref).status, 0);
+  const std::string ref_md = slurp(ref + "/report.md");
+  for (int ms : {1, 5, 10, 20, 40, 80}) {
+    SCOPED_TRACE(ms);
+    kill_after(words("report " + inputs + " --dir " + d), ms);
+    const std::string html = slurp(d + "/index.html"), md = slurp(d + "/report.md");
+    EXPECT_TRUE(html == old_html || (whole_html(html) && html.size() == slurp(ref + "/index.html").size()));
+    EXPECT_TRUE(md == old_md || md.size() == ref_md.size()) << md.size();
+  }
+}
+
+// A full disk during synth: one error naming the shard, no temporary left, and the directory is
+// no checkpoint (the index is written last); a later synth into it succeeds.
+TEST_F(Untrusted, FullDiskDuringSynthLeavesNoCheckpoint) {
+  const std::string out = path("synth_full");
+  const CliResult r = run_cli_full_disk(40, "synth --preset tiny --out " + out);
+  EXPECT_EQ(r.status, 2) << r.out;
+  EXPECT_NE(r.out.find(out + "/model-"), std::string::npos) << r.out;
+  EXPECT_NE(r.out.find("write failed"), std::string::npos) << r.out;
+  EXPECT_FALSE(fs::exists(out + "/model.safetensors.index.json"));
+  for (auto& e : fs::directory_iterator(out)) EXPECT_NE(e.path().extension(), ".tmp") << e.path();
+  expect_error("run --model " + out + " --ids 1,2", {out});
+  ASSERT_EQ(run_cli("synth --preset tiny --out " + out).status, 0);
+  EXPECT_EQ(run_cli("run --quiet --model " + out + " --ids 1,2").status, 0);
 }
 
 }  // namespace
