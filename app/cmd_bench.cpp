@@ -316,10 +316,13 @@ int bench(const std::vector<std::string>& args) {
     std::vector<Plan> plan;
     for (int64_t d : depths) {
       const int64_t fill_rows = std::min(chunk, std::max<int64_t>(d, 1));
+      const size_t first = plan.size();
       for (int64_t n : pps)
         if (fits(test_name(false, n, d), d + n, std::max(n, fill_rows))) plan.push_back({test_name(false, n, d), n, d, false});
       for (int64_t n : tgs)
         if (fits(test_name(true, n, d), d + n, fill_rows)) plan.push_back({test_name(true, n, d), n, d, true});
+      // The longest test at this depth last: the valid prefix it leaves shortens the next prefill.
+      std::stable_sort(plan.begin() + first, plan.end(), [](const Plan& a, const Plan& b) { return a.n < b.n; });
     }
     if (plan.empty()) continue;
     int64_t max_ctx = 1, total = 0, last_depth = 0;
