@@ -325,10 +325,10 @@ int bench(const std::vector<std::string>& args) {
       std::stable_sort(plan.begin() + first, plan.end(), [](const Plan& a, const Plan& b) { return a.n < b.n; });
     }
     if (plan.empty()) continue;
-    int64_t max_ctx = 1, total = 0, last_depth = 0;
+    int64_t max_ctx = 1, total = 0, valid = 0;  // valid: the prefix left by the last test (below)
     for (const Plan& t : plan) {
       max_ctx = std::max(max_ctx, t.depth + t.n);
-      total += t.depth - last_depth + t.n * (reps + 1), last_depth = t.depth;
+      total += std::max<int64_t>(t.depth - valid, 0) + t.n * (reps + 1), valid = t.depth + t.n;
     }
 
     ModelOptions o;
