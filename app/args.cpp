@@ -59,7 +59,8 @@ bool ArgParser::parse(const std::vector<std::string>& args) {
   for (size_t i = 0; i < args.size(); ++i) {
     std::string a = args[i];
     if (a == "--help" || a == "-h") { print_help(); return false; }
-    if (a.rfind("--", 0) != 0) {
+    // A registered short option (bench's -o) is an option; any other argument without "--" is positional.
+    if (a.rfind("--", 0) != 0 && !find(a.substr(0, a.find('=')))) {
       if (!positional_) fail("unexpected argument '" + a + "' (see dsv32 " + command_ + " --help)");
       positional_->push_back(a);
       continue;

@@ -1,5 +1,6 @@
 // A small option parser shared by every subcommand: `--name value`, `--name=value` and boolean
-// `--flag`. Unknown options, missing values and malformed numbers throw dsv32::Error (one line).
+// `--flag`; a registered single-dash name (bench's `-o md`) works the same. Unknown options,
+// missing values and malformed numbers throw dsv32::Error (one line).
 //
 //   ArgParser p("run", "Run the forward pass on a checkpoint.");
 //   std::string model;  p.add("--model", &model, "DIR", "checkpoint directory", /*required=*/true);

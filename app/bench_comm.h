@@ -49,8 +49,11 @@ void comm_begin();
 // comm_begin(), its stopwatch seconds `timed_s` over `tokens` tokens. Off with one rank.
 CommSplit comm_collect(const Model& m, double timed_s, int64_t tokens);
 
-// The text report (markdown tables) of tests labelled "mode | test", and the JSON of one test.
-void print_comm(const std::vector<std::string>& labels, const std::vector<const CommSplit*>& splits);
+// The text report (markdown tables) of tests labelled "mode | test" ("" with one rank), the JSON
+// of one test (null with one rank), and the share of the timed seconds inside collectives (-1 with
+// one rank).
+std::string comm_markdown(const std::vector<std::string>& labels, const std::vector<const CommSplit*>& splits);
 nlohmann::json comm_json(const CommSplit& s);
+double comm_share(const CommSplit& s);
 
 }  // namespace dsv32::app

@@ -2,9 +2,16 @@
 //
 //   pp<N>        prefill N tokens at depth 0 in one forward call (no LM head: the Model API makes
 //                logits for every row or none, and a serving prefill needs only the last row's)
-//   tg<N>@d<D>   decode N tokens one at a time after D cached positions (LM head included);
-//                the D-token prefill is untimed, done in --chunk sized calls, shared by the reps
+//   pp<N>@d<D>   the same N-token call after D cached positions (llama-bench's "pp512 @ d8192":
+//                what a long-context perplexity chunk is made of)
+//   tg<N>@d<D>   decode N tokens one at a time after D cached positions (LM head included)
+//   depths       --depths applies to both kinds; the D-token prefill is untimed, done in --chunk
+//                sized calls, and shared by every test at that depth (tests run depth ascending)
+//   lists        --pp and --tg take lists (--pp 128,512 --tg 32): every size at every depth
 //   repetitions  mean ± sample stddev of tokens/s over --reps runs, after one untimed warm-up
+//   cost         per test, FLOPs and weight bytes per token (app/bench_cost.h, docs/MODEL.md §5.5)
+//                and the achieved fraction of the FMA peak (prefill) or read bandwidth (decode),
+//                both peaks measured in this process before the tests (bench/peak.h, as bench_ops)
 //   memory       a test is skipped (and listed) when its KV cache plus activations would pass the
 //                budget (default 80 % of MemAvailable minus the checkpoint's bytes)
 //   attention    the attention cost curve: one decode step's context-dependent attention work for
@@ -12,7 +19,9 @@
 //                scores over every position on one thread, top-k, attend over k), timed on the
 //                kernels with random caches at each --curve context (no prefill needed), so long
 //                contexts are cheap to chart
-// Default depths 0,512,2048 keep a tiny-model run under a minute on 2 cores; the llama-bench-like
+//   output       -o md (default) | csv | json | jsonl on stdout (app/bench_format.cpp); the rest
+//                goes to stderr when the format is not md. --json OUT writes the json to a file.
+// Default depths 0,512,2048 keep a tiny-model run around a minute on 2 cores; the llama-bench-like
 // full set is --depths 0,2048,8192,32768 (minutes per mode: the depth prefill is O(D²) in dense mode).
 #include <unistd.h>
 
@@ -27,10 +36,12 @@
 #include <vector>
 
 #include "app/args.h"
-#include "app/bench_comm.h"
+#include "app/bench_cost.h"
+#include "app/bench_report.h"
 #include "app/command.h"
 #include "app/common.h"
 #include "app/run_setup.h"
+#include "bench/peak.h"
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/indexer.h"
 #include "kernels/cpu/threadpool.h"
@@ -43,25 +54,10 @@ namespace {
 
 using nlohmann::json;
 
-struct Mode {
-  AttnMode attn;
-  MlaMode mla;
-  std::string name() const { return std::string(to_string(attn)) + "/" + to_string(mla); }
-  std::string key() const { return std::string(to_string(attn)) + "_" + to_string(mla); }
-};
+using Mode = BenchMode;
+using TestResult = BenchResult;
+using Skip = BenchSkip;
 
-struct TestResult {
-  Mode mode;
-  std::string test;
-  int64_t n_prompt = 0, n_gen = 0, depth = 0;
-  std::vector<double> tps;  // tokens/s per repetition
-  double mean = 0, stddev = 0;
-  CommSplit comm;  // under mpirun: compute vs communication, bytes per token (app/bench_comm.h)
-};
-
-struct Skip {
-  std::string mode, test, reason;
-};
 
 std::vector<Mode> parse_modes(const std::string& text, bool has_indexer, std::vector<Skip>* skipped) {
   std::vector<Mode> out;
@@ -194,54 +190,62 @@ std::pair<double, double> attention_cost(const ModelConfig& c, ThreadPool& pool,
   return {median(dense) * scale, c.has_indexer ? median(sparse) * scale : -1.0};
 }
 
-// Weight bytes one decode token reads: every attention matrix (+ the indexer's in sparse mode),
-// the dense MLP or the router + K routed experts + the shared expert, and the LM head. Decode is
-// bound by streaming these, so bytes × tokens/s is the achieved weight bandwidth.
-int64_t decode_weight_bytes(const ModelWeights& w, AttnMode attn) {
-  const ModelConfig& c = w.config;
-  auto mlp = [](const MlpWeights& m) { return m.gate.bytes() + m.up.bytes() + m.down.bytes(); };
-  int64_t b = w.lm_head.bytes();
-  for (const LayerWeights& L : w.layers) {
-    b += L.q_a.bytes() + L.q_b.bytes() + L.kv_a.bytes() + L.kv_b.bytes() + L.o.bytes();
-    if (attn == AttnMode::kSparse && L.has_indexer)
-      b += L.indexer.wq_b.bytes() + L.indexer.wk.bytes() + L.indexer.weights_proj.bytes();
-    if (!L.is_moe) { b += mlp(L.mlp); continue; }
-    b += L.router.bytes() + (L.experts.empty() ? 0 : c.n_experts_per_tok * mlp(L.experts[0]));
-    if (L.has_shared) b += mlp(L.shared);
+// One mode's tests: the sizes of each kind at each depth, in the order they run (depth ascending,
+// so the untimed prefill to the next depth continues from the last one).
+struct Plan {
+  std::string name;
+  int64_t n = 0, depth = 0;
+  bool decode = false;
+};
+
+std::string test_name(bool decode, int64_t n, int64_t depth) {
+  return (decode ? "tg" : "pp") + std::to_string(n) + (depth ? "@d" + std::to_string(depth) : "");
+}
+
+// A --pp / --tg list: non-negative sizes, zeros dropped, duplicates removed (order kept).
+std::vector<int64_t> parse_sizes(const std::string& text, const std::string& option) {
+  std::vector<int64_t> out;
+  for (int64_t v : parse_int_list(text, option)) {
+    if (v < 0) fail(option + ": " + std::to_string(v) + " is negative (a list of token counts, e.g. 128,512)");
+    if (v > 0 && std::find(out.begin(), out.end(), v) == out.end()) out.push_back(v);
   }
-  return b;
+  return out;
 }
 
 int bench(const std::vector<std::string>& args) {
   std::string model_dir, modes_text = "all", depths_text = "0,512,2048", curve_text = "512,2048,8192,32768";
-  std::string json_out;
+  std::string json_out, pp_text = "512", tg_text = "32", format_text = "md";
   int reps = 3, threads = 2;
-  int64_t pp = 512, tg = 32, chunk = 512, budget_mib = 0;
+  int64_t chunk = 512, budget_mib = 0;
   ArgParser p("bench",
-              "End-to-end throughput, llama-bench style: prefill tokens/s (pp) and decode tokens/s\n"
-              "after D cached positions (tg@dD) for each attention x MLA mode, with repetitions;\n"
-              "KV-cache bytes per mode; the attention cost curve over context length, dense vs sparse.");
+              "End-to-end throughput, llama-bench style: prefill tokens/s (pp, and pp@dD after D cached\n"
+              "positions) and decode tokens/s (tg, tg@dD) for each attention x MLA mode, with repetitions,\n"
+              "FLOPs and weight bytes per token and the fraction of the in-process peaks; KV-cache bytes\n"
+              "per mode; the attention cost curve over context length, dense vs sparse.");
   p.add("--model", &model_dir, "DIR", "checkpoint directory (config.json + safetensors)", true);
   p.add("--modes", &modes_text, "LIST", "all, or e.g. dense/naive,sparse/absorbed");
   p.add("--reps", &reps, "N", "timed repetitions per test (after one warm-up)");
-  p.add("--pp", &pp, "N", "prompt tokens for the prefill test (0: none)");
-  p.add("--tg", &tg, "N", "generated tokens for the decode tests (0: none)");
-  p.add("--depths", &depths_text, "LIST", "cached positions before each decode test");
+  p.add("--pp", &pp_text, "LIST", "prompt sizes of the prefill tests, e.g. 128,512 (0: none)");
+  p.add("--tg", &tg_text, "LIST", "generated tokens of the decode tests, e.g. 32 (0: none)");
+  p.add("--depths", &depths_text, "LIST", "cached positions before each prefill and decode test");
   p.add("--curve", &curve_text, "LIST", "context lengths of the attention cost curve (0: none)");
   p.add("--chunk", &chunk, "N", "tokens per forward call when prefilling to a depth");
   p.add("--threads", &threads, "T", "worker threads");
   DeviceChoice dev;  // --device, --numerics
   dev.add_options(p);
   p.add("--mem-budget", &budget_mib, "MIB", "memory for KV cache + activations (default: 80% of free)");
-  p.add("--json", &json_out, "OUT", "write results (reports/RESULTS.md, kind \"bench\")");
+  p.add("-o", &format_text, "FMT", "what stdout gets: md (the report) | csv | json | jsonl (one test per line)");
+  p.add("--json", &json_out, "OUT", "also write the json document to OUT (reports/RESULTS.md, kind \"bench\")");
   p.epilog("examples:\n  dsv32 bench --model models/tiny\n"
+           "  dsv32 bench --model models/tiny --pp 512 --tg 32 --depths 0,2048,8192 -o csv\n"
            "  dsv32 bench --model models/tiny --modes sparse/absorbed --depths 0,2048,8192,32768 --json b.json");
   if (!p.parse(args)) return 0;
   ModelOptions dev_opt;
   dev.apply(dev_opt);
+  const BenchFormat fmt = parse_bench_format(format_text, "-o");
   if (reps < 1 || reps > 1000) fail("--reps: must be between 1 and 1000");
-  if (pp < 0 || tg < 0) fail(pp < 0 ? "--pp: must be >= 0" : "--tg: must be >= 0");
-  if (pp == 0 && tg == 0) fail("--pp and --tg are both 0: nothing to measure");
+  const std::vector<int64_t> pps = parse_sizes(pp_text, "--pp"), tgs = parse_sizes(tg_text, "--tg");
+  if (pps.empty() && tgs.empty()) fail("--pp and --tg are both 0: nothing to measure");
   if (chunk < 1) fail("--chunk: must be >= 1");
   if (threads < 1 || threads > 1024) fail("--threads: must be between 1 and 1024");
   if (budget_mib < 0) fail("--mem-budget: must be >= 0");
@@ -253,10 +257,13 @@ int bench(const std::vector<std::string>& args) {
   std::sort(depths.begin(), depths.end());
   depths.erase(std::unique(depths.begin(), depths.end()), depths.end());
   curve.erase(std::remove(curve.begin(), curve.end(), 0), curve.end());
+  // Everything but the chosen format goes to stderr, so `-o csv > x.csv` is a clean file.
+  FILE* info = fmt == BenchFormat::kMd ? stdout : stderr;
 
   std::shared_ptr<const ModelWeights> weights = load_weights(model_dir);
   const ModelConfig& c = weights->config;
-  std::vector<Skip> skipped;
+  BenchReport rep;
+  std::vector<Skip>& skipped = rep.skipped;
   const std::vector<Mode> modes = parse_modes(modes_text, c.has_indexer, &skipped);
   const int64_t budget = budget_mib > 0 ? budget_mib << 20
       : std::max<int64_t>(int64_t(mem_available() * 0.8) - weights->weight_bytes, int64_t(256) << 20);
@@ -267,10 +274,16 @@ int bench(const std::vector<std::string>& args) {
     if (cj.contains("dsv32_synth")) preset = cj["dsv32_synth"].value("preset", "custom");
   } catch (...) {}
   const std::string& dts = weights->dtype_summary;  // "F8_E4M3 x 42, BF16 x 3, ..."
-  const std::string model_label =
-      preset + " " + (dts.find("F8_E4M3") != std::string::npos ? "F8" : dts.substr(0, dts.find(' ')));
+  rep.model_label = preset + " " + (dts.find("F8_E4M3") != std::string::npos ? "F8" : dts.substr(0, dts.find(' ')));
+  rep.size_bytes = double(weights->weight_bytes);
+  rep.threads = threads, rep.reps = reps, rep.world = current_world().size;
+  // The roofs, measured here before the tests with the probes bench_ops uses (the GPU's are not).
+  if (dev_opt.device != Device::kCuda) {
+    rep.peak_gflops = bench::fma_peak_gflops(threads);
+    rep.peak_gbps = bench::read_peak_gbps(threads, bench::default_probe_bytes());
+  }
   const int64_t V = c.vocab_size;
-  std::vector<TestResult> results;
+  std::vector<TestResult>& results = rep.results;
   std::string device_name = "cpu";  // the Model's, once one is built
 
   for (const Mode& mode : modes) {
@@ -290,16 +303,23 @@ int bench(const std::vector<std::string>& args) {
                          gib(double(b - kv.per_token * positions)) + " activations > budget " + gib(double(budget))});
       return false;
     };
-    const std::string tg_name = "tg" + std::to_string(tg);
-    const bool run_pp = pp > 0 && fits("pp" + std::to_string(pp), pp, pp);
-    std::vector<int64_t> run_depths;
-    if (tg > 0)
-      for (int64_t d : depths)
-        if (fits(tg_name + (d ? "@d" + std::to_string(d) : ""), d + tg, std::min(chunk, std::max<int64_t>(d, 1))))
-          run_depths.push_back(d);
-    if (!run_pp && run_depths.empty()) continue;
-    int64_t max_ctx = run_pp ? pp : 1;
-    for (int64_t d : run_depths) max_ctx = std::max(max_ctx, d + tg);
+    std::vector<Plan> plan;
+    for (int64_t d : depths) {
+      const int64_t fill_rows = std::min(chunk, std::max<int64_t>(d, 1));
+      const size_t first = plan.size();
+      for (int64_t n : pps)
+        if (fits(test_name(false, n, d), d + n, std::max(n, fill_rows))) plan.push_back({test_name(false, n, d), n, d, false});
+      for (int64_t n : tgs)
+        if (fits(test_name(true, n, d), d + n, fill_rows)) plan.push_back({test_name(true, n, d), n, d, true});
+      // The longest test at this depth last: the valid prefix it leaves shortens the next prefill.
+      std::stable_sort(plan.begin() + first, plan.end(), [](const Plan& a, const Plan& b) { return a.n < b.n; });
+    }
+    if (plan.empty()) continue;
+    int64_t max_ctx = 1, total = 0, valid = 0;  // valid: the prefix left by the last test (below)
+    for (const Plan& t : plan) {
+      max_ctx = std::max(max_ctx, t.depth + t.n);
+      total += std::max<int64_t>(t.depth - valid, 0) + t.n * (reps + 1), valid = t.depth + t.n;
+    }
 
     ModelOptions o;
     o.attn = mode.attn;
@@ -317,56 +337,44 @@ int bench(const std::vector<std::string>& args) {
     uint64_t st = 0x5eed + uint64_t(mode.attn) * 2 + uint64_t(mode.mla);
     for (auto& id : ids) { st = st * 6364136223846793005ull + 1442695040888963407ull; id = int32_t((st >> 33) % uint64_t(V)); }
     std::vector<float> logits(V);
-
-    int64_t total = (run_pp ? pp * (reps + 1) : 0);
-    for (int64_t i = 0, prev = 0; i < int64_t(run_depths.size()); prev = run_depths[i++])
-      total += run_depths[i] - prev + tg * (reps + 1);
     Progress bar("bench " + mode.name(), std::max<int64_t>(total, 1));
     int64_t done = 0;
 
-    if (run_pp) {
-      TestResult r{mode, "pp" + std::to_string(pp), pp, 0, 0, {}, 0, 0};
-      double timed = 0;
-      for (int rep = 0; rep <= reps; ++rep) {  // rep 0: warm-up
-        if (rep == 1) comm_begin();
-        Stopwatch sw;
-        m.forward(ids.data(), pp, 0, nullptr);
-        const double s = sw.seconds();
-        if (rep) r.tps.push_back(double(pp) / std::max(s, 1e-9)), timed += s;
-        bar.update(done += pp, r.test);
-      }
-      finish_stats(r);
-      r.comm = comm_collect(m, timed, pp * reps);
-      results.push_back(r);
-    }
-    int64_t filled = 0;  // prefix [0, filled) holds the prompt ids (decode reps write past it)
-    for (int64_t d : run_depths) {
-      TestResult r{mode, tg_name + (d ? "@d" + std::to_string(d) : ""), 0, tg, d, {}, 0, 0};
-      for (int64_t p0 = filled; p0 < d; p0 += chunk) {  // untimed prefill to depth d
-        const int64_t n = std::min(chunk, d - p0);
+    // Positions [0, filled) hold the cache of ids[0, filled). A test at depth D writes ids[D + i] at
+    // position D + i, the rows a prefill would write, and the cache then ends at its last row: the
+    // valid prefix is [0, D + n).
+    int64_t filled = 0;
+    for (const Plan& t : plan) {
+      for (int64_t p0 = filled; p0 < t.depth; p0 += chunk) {  // untimed prefill to the test's depth
+        const int64_t n = std::min(chunk, t.depth - p0);
         m.forward(&ids[p0], n, p0, nullptr);
-        bar.update(done += n, "prefill to " + std::to_string(d));
+        bar.update(done += n, "prefill to " + std::to_string(t.depth));
       }
-      filled = d;
+      TestResult r;
+      r.mode = mode, r.test = t.name, r.depth = t.depth;
+      (t.decode ? r.n_gen : r.n_prompt) = t.n;
       double timed = 0;
-      for (int rep = 0; rep <= reps; ++rep) {
-        if (rep == 1) comm_begin();
+      for (int rp = 0; rp <= reps; ++rp) {  // rp 0: warm-up
+        if (rp == 1) comm_begin();
         Stopwatch sw;
-        for (int64_t i = 0; i < tg; ++i) m.forward(&ids[d + i], 1, d + i, logits.data());
+        if (t.decode)
+          for (int64_t i = 0; i < t.n; ++i) m.forward(&ids[t.depth + i], 1, t.depth + i, logits.data());
+        else
+          m.forward(&ids[t.depth], t.n, t.depth, nullptr);
         const double s = sw.seconds();
-        if (rep) r.tps.push_back(double(tg) / std::max(s, 1e-9)), timed += s;
-        bar.update(done += tg, r.test);
+        if (rp) r.tps.push_back(double(t.n) / std::max(s, 1e-9)), timed += s;
+        bar.update(done += t.n, r.test);
       }
       finish_stats(r);
-      r.comm = comm_collect(m, timed, tg * reps);
+      r.comm = comm_collect(m, timed, t.n * reps);
+      r.cost = token_cost(*weights, mode.attn, mode.mla, t.depth, t.n, /*with_head=*/t.decode);
       results.push_back(r);
+      filled = t.depth + t.n;
     }
     bar.finish();
   }
 
   // Attention cost curve (absorbed MLA; dense vs sparse), contexts that fit half the budget.
-  struct CurvePoint { int64_t ctx; double dense_s, sparse_s; };
-  std::vector<CurvePoint> points;
   if (!curve.empty() && dev_opt.device == Device::kCuda) {
     skipped.push_back({"dense|sparse/absorbed", "attention_cost", "the curve times the CPU kernels; not run with --device cuda"});
     curve.clear();
@@ -384,97 +392,51 @@ int bench(const std::vector<std::string>& args) {
         continue;
       }
       auto [d, s] = attention_cost(c, pool, ctx, timed, std::min(reps, 3));
-      points.push_back({ctx, d, s});
+      rep.curve.push_back({ctx, d, s});
       bar.update(int64_t(i + 1), "ctx " + std::to_string(ctx));
     }
     bar.finish();
   }
+  rep.curve_layers = c.n_layers;
 
   // ---- report ----
-  const double size_mib = double(weights->weight_bytes) / (1 << 20);
-  if (dev_opt.device == Device::kCuda)
-    std::printf("device: %s\n", device_name.c_str());
-  if (dev_opt.numerics != "exact") std::printf("numerics: %s\n", dev_opt.numerics.c_str());
-  std::printf("| model | size | threads | mode | test | t/s |\n|---|---:|---:|---|---:|---:|\n");
-  for (const TestResult& r : results)
-    std::printf("| %s | %.1f MiB | %d | %s | %s | %.2f ± %.2f |\n", model_label.c_str(), size_mib, threads,
-                r.mode.name().c_str(), r.test.c_str(), r.mean, r.stddev);
-  for (const Mode& mode : modes) {  // calm-style summary: achieved weight bandwidth in decode
-    const TestResult* best = nullptr;
-    for (const TestResult& r : results)
-      if (r.mode.key() == mode.key() && r.n_gen > 0 && (!best || r.mean > best->mean)) best = &r;
-    if (!best) continue;
-    const int64_t wb = decode_weight_bytes(*weights, mode.attn);
-    std::printf("%s decode: %.1f MiB of weights/token, best %s %.2f t/s = %.2f GB/s\n", mode.name().c_str(),
-                double(wb) / (1 << 20), best->test.c_str(), best->mean, double(wb) * best->mean / 1e9);
-  }
-  {
-    std::vector<std::string> labels;
-    std::vector<const CommSplit*> splits;
-    for (const TestResult& r : results) labels.push_back(r.mode.name() + " | " + r.test), splits.push_back(&r.comm);
-    print_comm(labels, splits);
-  }
-  std::printf("\n| mode | KV bytes/token (fp32, this harness) | deployed bf16/fp8 layout | per layer (MLA + indexer) |\n"
-              "|---|---:|---:|---:|\n");
-  json kv_json = json::object(), kv_dep = json::object();
   for (AttnMode a : {AttnMode::kDense, AttnMode::kSparse})
     for (MlaMode ml : {MlaMode::kNaive, MlaMode::kAbsorbed}) {
       if (a == AttnMode::kSparse && !c.has_indexer) continue;
       const KvBytes kv = kv_cache_bytes(c, ml, a);
       const Mode md{a, ml};
-      kv_json[md.key()] = kv.per_token;
-      kv_dep[md.key()] = kv.deployed_per_token;
-      std::printf("| %s | %lld | %lld | %lld + %lld |\n", md.name().c_str(), (long long)kv.per_token,
-                  (long long)kv.deployed_per_token, (long long)kv.mla_per_layer, (long long)kv.indexer_per_layer);
+      rep.kv.push_back({md.name(), md.key(), kv.per_token, kv.deployed_per_token, kv.mla_per_layer, kv.indexer_per_layer});
     }
-  if (!points.empty()) {
-    std::printf("\nattention cost of one decode step, all %d layers, absorbed MLA (kernels, random caches):\n"
-                "| ctx | dense ms | sparse ms | sparse/dense |\n|---:|---:|---:|---:|\n", c.n_layers);
-    for (const CurvePoint& pt : points) {
-      if (pt.sparse_s < 0) std::printf("| %lld | %.3f | - | - |\n", (long long)pt.ctx, pt.dense_s * 1e3);
-      else std::printf("| %lld | %.3f | %.3f | %.2f |\n", (long long)pt.ctx, pt.dense_s * 1e3,
-                       pt.sparse_s * 1e3, pt.sparse_s / pt.dense_s);
-    }
-  }
-  for (const Skip& s : skipped)
-    std::printf("skipped %s %s: %s\n", s.mode.c_str(), s.test.c_str(), s.reason.c_str());
+  for (const Mode& mode : modes)
+    rep.decode_bandwidth.push_back({mode.name(), token_weight_bytes(*weights, mode.attn, mode.mla, true)});
+  rep.context = {{"git_commit", git_commit()}, {"time", utc_now()}, {"machine", machine()},
+                 {"producer", "dsv32 bench"}, {"version", kVersion}, {"model", model_dir},
+                 {"preset", preset}, {"device", to_string(dev_opt.device)},
+                 {"device_name", device_name}, {"numerics", dev_opt.numerics},
+                 {"peak_gflops", rep.peak_gflops < 0 ? json(nullptr) : json(rep.peak_gflops)},
+                 {"peak_gbps", rep.peak_gbps < 0 ? json(nullptr) : json(rep.peak_gbps)}};
+  // pp / tg: the first size of each list (files before the lists had one number there).
+  rep.settings = {{"pp", pps.empty() ? 0 : pps[0]}, {"tg", tgs.empty() ? 0 : tgs[0]}, {"pp_list", pps},
+                  {"tg_list", tgs}, {"reps", reps}, {"depths", depths}, {"threads", threads},
+                  {"chunk", chunk}, {"mem_budget_bytes", budget}, {"direction", "tokens_per_s: higher is better"}};
 
+  if (!output_rank()) return 0;
+  switch (fmt) {
+    case BenchFormat::kMd: std::fputs(bench_markdown(rep).c_str(), stdout); break;
+    case BenchFormat::kCsv: std::fputs(bench_csv(rep).c_str(), stdout); break;
+    case BenchFormat::kJson: std::fputs((bench_json(rep).dump(2) + "\n").c_str(), stdout); break;
+    case BenchFormat::kJsonl: std::fputs(bench_jsonl(rep).c_str(), stdout); break;
+  }
+  if (fmt != BenchFormat::kMd)
+    for (const Skip& s : skipped) std::fprintf(stderr, "skipped %s %s: %s\n", s.mode.c_str(), s.test.c_str(), s.reason.c_str());
   if (!json_out.empty()) {
-    json j;
-    j["schema_version"] = 1;
-    j["kind"] = "bench";
-    j["context"] = {{"git_commit", git_commit()}, {"time", utc_now()}, {"machine", machine()},
-                    {"producer", "dsv32 bench"}, {"version", kVersion}, {"model", model_dir},
-                    {"preset", preset}, {"device", to_string(dev_opt.device)},
-                    {"device_name", device_name}, {"numerics", dev_opt.numerics}};
-    j["settings"] = {{"pp", pp}, {"tg", tg}, {"reps", reps}, {"depths", depths}, {"threads", threads},
-                     {"chunk", chunk}, {"mem_budget_bytes", budget}, {"direction", "tokens_per_s: higher is better"}};
-    json rs = json::array();
-    for (const TestResult& r : results)
-      rs.push_back({{"attn", to_string(r.mode.attn)}, {"mla", to_string(r.mode.mla)}, {"test", r.test},
-                    {"n_prompt", r.n_prompt}, {"n_gen", r.n_gen}, {"depth", r.depth}, {"reps", reps},
-                    {"tokens_per_s", r.tps}, {"mean", r.mean}, {"stddev", r.stddev},
-                    {"comm", comm_json(r.comm)}});
-    j["results"] = rs;
-    j["kv_bytes_per_token"] = kv_json;
-    j["kv_bytes_per_token_deployed"] = kv_dep;
-    json ac = json::array();
-    for (const CurvePoint& pt : points)
-      ac.push_back({{"ctx", pt.ctx}, {"dense_s", pt.dense_s},
-                    {"sparse_s", pt.sparse_s < 0 ? json(nullptr) : json(pt.sparse_s)}});
-    j["attention_cost"] = ac;
-    j["attention_cost_method"] = "absorbed MLA, one decode query, all layers; kernels on random caches";
-    json sk = json::array();
-    for (const Skip& s : skipped) sk.push_back({{"mode", s.mode}, {"test", s.test}, {"reason", s.reason}});
-    j["skipped"] = sk;
-    if (!output_rank()) return 0;
-    write_file_atomic(json_out, j.dump(2) + "\n");
-    std::printf("json    %s\n", json_out.c_str());
+    write_file_atomic(json_out, bench_json(rep).dump(2) + "\n");
+    std::fprintf(info, "json    %s\n", json_out.c_str());
   }
   return 0;
 }
 
-const Command kCmd{"bench", "llama-bench style pp/tg tokens/s per mode, KV bytes, attention cost curve", &bench};
+const Command kCmd{"bench", "llama-bench style pp/tg tokens/s per mode, FLOPs/bytes per token, KV bytes, attention curve", &bench};
 
 }  // namespace
 }  // namespace dsv32::app

@@ -51,11 +51,11 @@ TEST(CliDevice, HelpListsDeviceOptions) {
   }
 }
 
-// A minimal bench (one mode, 4-token prefill, no decode, no curve) under REF-1.
+// A minimal bench (one mode, 4-token prefill at depth 0 only, no decode, no curve) under REF-1.
 TEST(CliDevice, BenchAcceptsNumericsRef1) {
   const std::string out = (std::filesystem::temp_directory_path() /
                            ("dsv32_bench_ref1_" + std::to_string(getpid()) + ".json")).string();
-  CliResult r = run_cli("bench --model " + tiny_checkpoint() + " --modes dense/absorbed --pp 4 --tg 0 --reps 1 "
+  CliResult r = run_cli("bench --model " + tiny_checkpoint() + " --modes dense/absorbed --pp 4 --tg 0 --depths 0 --reps 1 "
                         "--curve 0 --numerics ref1 --json " + out);
   ASSERT_EQ(r.status, 0) << r.out;
   EXPECT_NE(r.out.find("numerics: ref1"), std::string::npos) << r.out;
