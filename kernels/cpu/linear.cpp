@@ -37,6 +37,8 @@ constexpr int kMR = 4;          // x rows per micro-kernel call
 constexpr int64_t kChunk = 512; // columns per dequantized tile (multiple of 16 and of 128)
 constexpr int64_t kMB = 128;    // buffered path: x rows per block (one chunk's panel: 256 KiB)
 constexpr int64_t kNB = 128;    // buffered path: tiles per block (kNB·kNR = 512 weight rows)
+constexpr int64_t kPrefetchTiles = 2;             // fused path: tiles fetched ahead (see linear())
+constexpr int64_t kPrefetchMaxTileBytes = 16384;  // ... for tiles up to this size
 using vec::v16;
 using vec::add_sums;
 
@@ -405,11 +407,21 @@ void linear(ThreadPool& pool, const float* x, int64_t M, int64_t x_stride, const
   const int f8_shift = f8_fusable ? std::countr_zero(uint64_t(w.block)) : 0;
   // Partition N in units of tiles so every tile is full except possibly the very last.
   const int64_t n_tiles = (N + kNR - 1) / kNR;
+  // GEMV with short rows (the LM head: K = hidden, 2 KiB of bf16 per tile at the tiny shapes): a
+  // tile is a few cache lines of one page, so the hardware streamer retrains at every 4 KiB page
+  // boundary; fetching the tile kPrefetchTiles ahead keeps the loads in flight. Long rows stream
+  // well on their own (and a whole-tile burst would overrun the line-fill buffers). Only the
+  // fused path, whose tiles are contiguous ranges of W; a prefetch changes no arithmetic.
+  const int64_t tile_bytes = kNR * K * int64_t(dtype_size(w.dtype));
   pool.parallel_for(n_tiles, [&](int64_t t0, int64_t t1) {
     alignas(64) float wt[kNR * kChunk];
     if (fused_m) {
       for (int64_t t = t0; t < t1; ++t) {
         const int64_t n0 = t * kNR, nr = std::min<int64_t>(kNR, N - n0);
+        if (t + kPrefetchTiles < t1 && tile_bytes <= kPrefetchMaxTileBytes) {
+          const char* ahead = static_cast<const char*>(w.data) + (t + kPrefetchTiles) * tile_bytes;
+          for (int64_t b = 0; b < tile_bytes; b += 64) __builtin_prefetch(ahead + b, 0, 3);
+        }
         for (int64_t m = 0; m < M; ++m)
           for (int64_t j = 0; j < nr; ++j) y[m * y_stride + n0 + j] = 0.f;
         if (nr < kNR) {
