@@ -4,25 +4,12 @@
 #include "app/bench_comm.h"
 
 #include <algorithm>
-#include <cstdarg>
 #include <cstdio>
+
+#include "app/common.h"
 
 namespace dsv32::app {
 namespace {
-
-void add(std::string& out, const char* fmt, ...) __attribute__((format(printf, 2, 3)));
-void add(std::string& out, const char* fmt, ...) {
-  va_list a, b;
-  va_start(a, fmt);
-  va_copy(b, a);
-  const int n = std::vsnprintf(nullptr, 0, fmt, a);
-  va_end(a);
-  const size_t at = out.size();
-  out.resize(at + size_t(n) + 1);
-  std::vsnprintf(out.data() + at, size_t(n) + 1, fmt, b);
-  va_end(b);
-  out.resize(at + size_t(n));
-}
 
 using nlohmann::json;
 
@@ -145,7 +132,7 @@ std::string comm_markdown(const std::vector<std::string>& labels, const std::vec
   const CommSplit& f = *splits[0];
   const int EP = int(CommKind::kEpExchange), TP = int(CommKind::kTpReduce);
   auto per_token = [](const CommSplit& s, double bytes) { return bytes / s.ranks / double(std::max<int64_t>(s.tokens, 1)); };
-  add(out, "\ncommunication over %d ranks (TP %d x EP %d): seconds of the timed repetitions, mean / max over the "
+  out += strprintf("\ncommunication over %d ranks (TP %d x EP %d): seconds of the timed repetitions, mean / max over the "
               "ranks; compute = time in the layers outside the collectives; bytes received per token, mean over the "
               "ranks, measured at the calls (formula of docs/MODEL.md §13.5)\n"
               "| mode | test | timed s | compute s | EP exchange s | TP reduce s | comm share | EP bytes/token (formula) "
@@ -153,20 +140,20 @@ std::string comm_markdown(const std::vector<std::string>& labels, const std::vec
               f.ranks, f.tp, f.ep);
   for (size_t i = 0; i < splits.size(); ++i) {
     const CommSplit& s = *splits[i];
-    add(out, "| %s | %s | %s | %s | %s | %.1f %% | %.1f (%.1f) | %.1f (%.1f) |\n", labels[i].c_str(),
+    out += strprintf("| %s | %s | %s | %s | %s | %.1f %% | %.1f (%.1f) | %.1f (%.1f) |\n", labels[i].c_str(),
                 mm_text(s.total, 1).c_str(), mm_text(s.all.compute, 1).c_str(), mm_text(s.all.comm[EP], 1).c_str(),
                 mm_text(s.all.comm[TP], 1).c_str(), 100 * comm_share(s),
                 per_token(s, s.all.bytes[EP]), per_token(s, s.all.formula_bytes[EP]), per_token(s, s.all.bytes[TP]),
                 per_token(s, s.all.formula_bytes[TP]));
   }
-  add(out, "\nper layer (ms over the timed repetitions, mean / max over the ranks; layer - = embedding, final "
+  out += strprintf("\nper layer (ms over the timed repetitions, mean / max over the ranks; layer - = embedding, final "
               "norm, LM head)\n| mode | test | layer | time ms | compute ms | EP exchange ms | TP reduce ms | EP bytes/token "
               "| TP bytes/token |\n|---|---|---:|---:|---:|---:|---:|---:|---:|\n");
   for (size_t i = 0; i < splits.size(); ++i) {
     const CommSplit& s = *splits[i];
     for (int l = -1; l < int(s.layers.size()); ++l) {
       const CommBucket& b = l < 0 ? s.outside : s.layers[size_t(l)];
-      add(out, "| %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", labels[i].c_str(),
+      out += strprintf("| %s | %s | %s | %s | %s | %s | %.1f | %.1f |\n", labels[i].c_str(),
                   l < 0 ? "-" : std::to_string(l).c_str(), mm_text(b.seconds, 1e3).c_str(),
                   mm_text(b.compute, 1e3).c_str(), mm_text(b.comm[EP], 1e3).c_str(), mm_text(b.comm[TP], 1e3).c_str(),
                   per_token(s, b.bytes[EP]), per_token(s, b.bytes[TP]));

@@ -1,10 +1,10 @@
 // dsv32 bench's output formats. Markdown is the human report (llama-bench's table plus the extra
 // tables); csv and jsonl carry one line per test for spreadsheets and log pipelines; json is the
 // kind "bench" document of reports/RESULTS.md (what `dsv32 report` and `dsv32 compare` read).
-#include <cstdarg>
 #include <cstdio>
 
 #include "app/bench_report.h"
+#include "app/common.h"
 #include "kernels/error.h"
 
 namespace dsv32::app {
@@ -12,20 +12,6 @@ namespace dsv32::app {
 using nlohmann::json;
 
 namespace {
-
-std::string format(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
-std::string format(const char* fmt, ...) {
-  va_list a, b;
-  va_start(a, fmt);
-  va_copy(b, a);
-  const int n = std::vsnprintf(nullptr, 0, fmt, a);
-  va_end(a);
-  std::string s(size_t(n) + 1, '\0');
-  std::vsnprintf(s.data(), s.size(), fmt, b);
-  va_end(b);
-  s.resize(size_t(n));
-  return s;
-}
 
 json null_if_negative(double v) { return v < 0 ? json(nullptr) : json(v); }
 
@@ -45,7 +31,7 @@ json result_json(const BenchReport& rep, const BenchResult& r) {
 std::string roof_cell(const BenchReport& rep, const BenchResult& r) {
   const double f = r.prefill() ? frac_fma_peak(rep, r) : frac_read_peak(rep, r);
   if (f < 0) return "-";
-  return format("%.1f %% %s", 100 * f, r.prefill() ? "FMA" : "BW");
+  return strprintf("%.1f %% %s", 100 * f, r.prefill() ? "FMA" : "BW");
 }
 
 }  // namespace
@@ -107,9 +93,9 @@ std::string bench_csv(const BenchReport& r) {
   std::string out =
       "model,size_bytes,threads,attn,mla,test,n_prompt,n_gen,depth,reps,mean_tps,stddev_tps,flops_per_token,"
       "weight_bytes_per_token,gflops,gbps,frac_fma_peak,frac_read_peak,peak_gflops,peak_gbps,comm_fraction\n";
-  auto num = [](double v) { return v < 0 ? std::string() : format("%.6g", v); };
+  auto num = [](double v) { return v < 0 ? std::string() : strprintf("%.6g", v); };
   for (const BenchResult& x : r.results)
-    out += format("\"%s\",%.0f,%d,%s,%s,%s,%lld,%lld,%lld,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,%s,%s,%s\n",
+    out += strprintf("\"%s\",%.0f,%d,%s,%s,%s,%lld,%lld,%lld,%d,%.6g,%.6g,%.6g,%.6g,%.6g,%.6g,%s,%s,%s,%s,%s\n",
                   r.model_label.c_str(), r.size_bytes, r.threads, to_string(x.mode.attn), to_string(x.mode.mla),
                   x.test.c_str(), (long long)x.n_prompt, (long long)x.n_gen, (long long)x.depth, r.reps, x.mean,
                   x.stddev, x.cost.flops, x.cost.weight_bytes, x.cost.flops * x.mean / 1e9,
@@ -125,12 +111,12 @@ std::string bench_markdown(const BenchReport& r) {
   if (cx.value("device", "cpu") == "cuda") out += "device: " + cx.value("device_name", "") + "\n";
   if (cx.value("numerics", "exact") != "exact") out += "numerics: " + cx.value("numerics", "") + "\n";
   if (r.peak_gflops > 0)
-    out += format("peaks (this process, %d threads): FMA %.1f GFLOP/s, read %.1f GB/s\n", r.threads, r.peak_gflops,
+    out += strprintf("peaks (this process, %d threads): FMA %.1f GFLOP/s, read %.1f GB/s\n", r.threads, r.peak_gflops,
                   r.peak_gbps);
   out += "| model | size | threads | mode | test | t/s | GFLOP/token | weight MiB/token | of peak |\n"
          "|---|---:|---:|---|---:|---:|---:|---:|---:|\n";
   for (const BenchResult& x : r.results)
-    out += format("| %s | %.1f MiB | %d | %s | %s | %.2f ± %.2f | %.4g | %.1f | %s |\n", r.model_label.c_str(),
+    out += strprintf("| %s | %.1f MiB | %d | %s | %s | %.2f ± %.2f | %.4g | %.1f | %s |\n", r.model_label.c_str(),
                   r.size_bytes / (1 << 20), r.threads, x.mode.name().c_str(), x.test.c_str(), x.mean, x.stddev,
                   x.cost.flops / 1e9, x.cost.weight_bytes / (1 << 20), roof_cell(r, x).c_str());
   for (const auto& [mode, wb] : r.decode_bandwidth) {  // calm-style summary: achieved weight bandwidth
@@ -138,7 +124,7 @@ std::string bench_markdown(const BenchReport& r) {
     for (const BenchResult& x : r.results)
       if (x.mode.name() == mode && !x.prefill() && (!best || x.mean > best->mean)) best = &x;
     if (best)
-      out += format("%s decode: %.1f MiB of weights/token, best %s %.2f t/s = %.2f GB/s\n", mode.c_str(),
+      out += strprintf("%s decode: %.1f MiB of weights/token, best %s %.2f t/s = %.2f GB/s\n", mode.c_str(),
                     wb / (1 << 20), best->test.c_str(), best->mean, wb * best->mean / 1e9);
   }
   {
@@ -150,14 +136,14 @@ std::string bench_markdown(const BenchReport& r) {
   out += "\n| mode | KV bytes/token (fp32, this harness) | deployed bf16/fp8 layout | per layer (MLA + indexer) |\n"
          "|---|---:|---:|---:|\n";
   for (const auto& k : r.kv)
-    out += format("| %s | %lld | %lld | %lld + %lld |\n", k.name.c_str(), (long long)k.per_token,
+    out += strprintf("| %s | %lld | %lld | %lld + %lld |\n", k.name.c_str(), (long long)k.per_token,
                   (long long)k.deployed, (long long)k.mla_per_layer, (long long)k.indexer_per_layer);
   if (!r.curve.empty()) {
-    out += format("\nattention cost of one decode step, all %d layers, absorbed MLA (kernels, random caches):\n"
+    out += strprintf("\nattention cost of one decode step, all %d layers, absorbed MLA (kernels, random caches):\n"
                   "| ctx | dense ms | sparse ms | sparse/dense |\n|---:|---:|---:|---:|\n", r.curve_layers);
     for (const CurvePoint& pt : r.curve)
-      out += pt.sparse_s < 0 ? format("| %lld | %.3f | - | - |\n", (long long)pt.ctx, pt.dense_s * 1e3)
-                             : format("| %lld | %.3f | %.3f | %.2f |\n", (long long)pt.ctx, pt.dense_s * 1e3,
+      out += pt.sparse_s < 0 ? strprintf("| %lld | %.3f | - | - |\n", (long long)pt.ctx, pt.dense_s * 1e3)
+                             : strprintf("| %lld | %.3f | %.3f | %.2f |\n", (long long)pt.ctx, pt.dense_s * 1e3,
                                       pt.sparse_s * 1e3, pt.sparse_s / pt.dense_s);
   }
   for (const BenchSkip& s : r.skipped) out += "skipped " + s.mode + " " + s.test + ": " + s.reason + "\n";

@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <cstdarg>
 #include <cstdio>
 #include <fstream>
 #include <iostream>
@@ -53,6 +54,19 @@ void Progress::finish(const std::string& extra) {
   if (!tty_ && last_pct_ < 0) return;  // short task: no progress was shown, no summary either
   if (tty_) std::fprintf(stderr, "\r%s done in %.1fs %s\033[K\n", label_.c_str(), sw_.seconds(), extra.c_str());
   else std::fprintf(stderr, "%s done in %.1fs %s\n", label_.c_str(), sw_.seconds(), extra.c_str());
+}
+
+std::string strprintf(const char* fmt, ...) {
+  va_list a, b;
+  va_start(a, fmt);
+  va_copy(b, a);
+  const int n = std::vsnprintf(nullptr, 0, fmt, a);
+  va_end(a);
+  std::string s(size_t(n) + 1, '\0');
+  std::vsnprintf(s.data(), s.size(), fmt, b);
+  va_end(b);
+  s.resize(size_t(n));
+  return s;
 }
 
 }  // namespace dsv32::app

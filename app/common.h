@@ -19,6 +19,8 @@ using reports::utc_now;
 std::vector<int64_t> read_ids_file(const std::string& path);
 // Reads a whole file; throws Error naming it.
 std::string read_text_file(const std::string& path);
+// printf into a std::string (the report builders: bench's formats, its communication tables).
+std::string strprintf(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 
 struct Stopwatch {
   std::chrono::steady_clock::time_point t0 = std::chrono::steady_clock::now();
