@@ -46,6 +46,8 @@ struct FloatStats {
 FloatStats float_stats(const float* a, const float* b, int64_t n);
 // Distance in representable fp32 values (0 for equal, 1 for neighbours; ±0 are equal).
 int64_t ulp_distance(float a, float b);
+// sqrt(mean of x²) over the finite entries of a row (0 when none): the scale tie tests measure gaps in.
+double finite_rms(const float* row, int64_t width);
 
 struct IndexStats {
   int64_t rows = 0, rows_differ = 0, rows_excused = 0;

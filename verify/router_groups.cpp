@@ -5,6 +5,8 @@
 #include <cmath>
 #include <limits>
 
+#include "verify/compare.h"
+
 namespace dsv32 {
 namespace {
 
@@ -27,13 +29,6 @@ double group_score(const float* row, int64_t g, int64_t size) {
     else if (v > top2) top2 = v;
   }
   return size == 1 ? top1 : top1 + top2;
-}
-double row_rms(const float* row, int64_t w) {
-  double s = 0;
-  int64_t n = 0;
-  for (int64_t i = 0; i < w; ++i)
-    if (std::isfinite(row[i])) s += double(row[i]) * row[i], ++n;
-  return n ? std::sqrt(s / double(n)) : 0;
 }
 
 }  // namespace
@@ -65,7 +60,7 @@ RouterGroupFlips router_group_flips(const float* a, const float* b, int64_t rows
     for (int32_t g : oa) max_a = std::max(max_a, group_score(ra, g, size)), min_a = std::min(min_a, group_score(ra, g, size));
     for (int32_t g : ob) max_b = std::max(max_b, group_score(rb, g, size)), min_b = std::min(min_b, group_score(rb, g, size));
     const double gap = std::max(max_a - min_b, max_b - min_a);
-    const double scale = std::max(row_rms(ra, E), row_rms(rb, E));
+    const double scale = std::max(finite_rms(ra, E), finite_rms(rb, E));
     double need = kInf;
     if (oa.size() == ob.size() && std::isfinite(gap)) need = gap <= 0 ? 0 : scale > 0 ? gap / scale : kInf;
     s.need_tol = std::max(s.need_tol, need);
