@@ -98,6 +98,8 @@ bool all_bf16(const std::vector<float>& v) {
 }
 bool ref1_map(const std::string& numerics) { return numerics.rfind("ref1", 0) == 0; }
 
+}  // namespace
+
 double finite_rms(const float* row, int64_t width) {
   double s = 0;
   int64_t n = 0;
@@ -105,7 +107,6 @@ double finite_rms(const float* row, int64_t width) {
     if (std::isfinite(row[i])) s += double(row[i]) * row[i], ++n;
   return n ? std::sqrt(s / double(n)) : 0;
 }
-}  // namespace
 
 int64_t ulp_distance(float a, float b) {
   if (std::isnan(a) || std::isnan(b)) return std::isnan(a) && std::isnan(b) ? 0 : int64_t(1) << 32;
@@ -330,7 +331,10 @@ VerifyReport verify_dumps(const DumpReader& A, const DumpReader& B, const Profil
                   ref1_map(ma.meta.numerics) == ref1_map(mb.meta.numerics));
   bool counted_failure = false;
   // Group-limited routing (router_groups.h): rows of each MoE layer whose group flip was a tie.
-  const int64_t n_group = dims.values.count("n_group") ? int64_t(dims.values.at("n_group")) : 1;
+  // From the dump's config_json, i.e. from a file: a value outside [1, 2^20] (1e300 would be UB to
+  // convert) counts as no grouping.
+  const double groups = dims.values.count("n_group") ? dims.values.at("n_group") : 1;
+  const int64_t n_group = groups >= 1 && groups <= double(1 << 20) ? int64_t(groups) : 1;
   std::map<int64_t, std::vector<char>> group_ties;
   for (const auto& name : A.tensors()) {
     if (!B.has(name)) continue;

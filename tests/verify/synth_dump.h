@@ -38,6 +38,7 @@ struct SynthRun {
   int64_t n = 6, D = 16, H = 2, dn = 4, dr = 4, dv = 4, rq = 8, rkv = 8, HI = 2, dI = 4, topk = 4;
   int64_t E = 8, K = 2, vocab = 32, layers = 3, prefill = 4;
   int64_t n_group = 1;                         // written into config_json when > 1 (group-limited routing)
+  std::string config_extra;                    // raw `,"key":value` members appended to config_json
   std::string numerics = "fp32";               // /meta numerics ("ref1": bf16 values, see round_bf16)
   std::vector<std::string> order;              // forward order of names
   std::map<std::string, SynthTensor> t;
@@ -54,6 +55,7 @@ struct SynthRun {
                   long(topk), long(E), long(K), long(vocab), long(layers));
     std::string j = b;
     if (n_group > 1) j.insert(j.size() - 1, ",\"n_group\":" + std::to_string(n_group));
+    j.insert(j.size() - 1, config_extra);
     return j;
   }
 

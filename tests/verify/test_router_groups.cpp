@@ -127,3 +127,23 @@ TEST(RouterGroups, VerifyJudgesAGroupTieAsAFlipNotANan) {
     EXPECT_TRUE(found);
   }
 }
+
+TEST(RouterGroups, AnOutOfRangeGroupCountFromTheDumpMeansNoGrouping) {
+  // n_group comes from the dump's config_json, i.e. from a file: 1e300 (or 0, or -4) must not be
+  // converted to an integer (undefined behaviour) but read as no grouping, so a moved −inf is a
+  // plain non-finite mismatch again.
+  for (const char* v : {"1e300", "0", "-4"}) {
+    SynthRun run;
+    run.config_extra = std::string(",\"n_group\":") + v;
+    const std::string a = tmp_path("ngroup_a.h5"), b = tmp_path("ngroup_b.h5");
+    plant_group_flip(run, 3, 0.f, false);
+    run.write(b);
+    plant_group_flip(run, 3, 0.f, true);
+    run.write(a);
+    VerifyReport rep = verify(a, b, "exact");
+    const auto& rs = find(rep, "layers/01/router_scores");
+    EXPECT_EQ(rs.groups.rows_differ, 0) << v;
+    EXPECT_GT(rs.f.nonfinite_mismatch, 0) << v;
+    EXPECT_EQ(rs.status, "nan") << v;
+  }
+}
