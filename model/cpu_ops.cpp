@@ -38,7 +38,6 @@ class CpuOps final : public Ops {
     scratch_.resize(pool_.size());
     for (Scratch& s : scratch_) {
       s.probs.resize(kHeadBlock * (T + 1));  // attend_mqa: [heads, n + 1]; attend_rows: [rows, n]
-      s.scores.resize(T);
       s.order.resize(T);
       probs_.push_back(s.probs.data());
     }
@@ -218,8 +217,8 @@ class CpuOps final : public Ops {
   }
 
   struct Scratch {
-    std::vector<float> probs, scores;
-    std::vector<int32_t> order;
+    std::vector<float> probs;     // attention probabilities; the indexer's scores of a token block
+    std::vector<int32_t> order;   // indexer_topk's scratch
   };
   ThreadPool pool_;
   std::vector<Scratch> scratch_;  // per thread, sized by max_ctx
