@@ -119,6 +119,16 @@ void scores_rows(const AttendParams& p, const float* const* qr, const RowView& k
   }
 }
 
+// f(kb0, kb1, view) for each key block [kb0, kb1) of [0, nmax), in order: `view` is the block
+// packed into buf (the next block prefetched meanwhile) when buf is given, else `v` itself.
+template <class F>
+void for_key_blocks(const RowView& v, int64_t nmax, int64_t width, float* buf, F&& f) {
+  for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
+    const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
+    f(kb0, kb1, buf ? pack(v, kb0, kb1, std::min(nmax, kb1 + kKeyBlock), width, buf) : v);
+  }
+}
+
 // One group of up to kMR rows, dispatched on its size.
 template <class F>
 void for_row_groups(int64_t rows, F&& f) {
@@ -146,9 +156,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   thread_local std::vector<float> buf;  // one packed block; grows on a thread's first larger call only
   if (packed && int64_t(buf.size()) < kKeyBlock * std::max(p.d_k, p.d_v)) buf.resize(kKeyBlock * std::max(p.d_k, p.d_v));
   // 1. Scores, block of keys by block: each row group's [kb0, min(kb1, its longest n)).
-  for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
-    const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
-    const RowView kb = packed ? pack(kview, kb0, kb1, std::min(nmax, kb1 + kKeyBlock), p.d_k, buf.data()) : kview;
+  for_key_blocks(kview, nmax, p.d_k, packed ? buf.data() : nullptr, [&](int64_t kb0, int64_t kb1, const RowView& kb) {
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* qr[MR];
@@ -162,7 +170,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
       // Scores past a shorter row's n are computed (from valid rows) but never read.
       scores_rows<MR>(p, qr, kb, kb0, std::min(kb1, hi), dst);
     });
-  }
+  });
   // 2. Softmax per row: attend()'s exp_shifted_sum.
   float sums[kAttendMaxRows];
   for (int64_t r = 0; r < rows; ++r) {
@@ -171,9 +179,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
   }
   // 3. Values, block by block; within a row group the keys every row sees are one tile, the rest
   // (causal edges of a token block) row by row — per row still t = 0, 1, ..., n - 1.
-  for (int64_t kb0 = 0; kb0 < nmax; kb0 += kKeyBlock) {
-    const int64_t kb1 = std::min(nmax, kb0 + kKeyBlock);
-    const RowView vb = packed ? pack(vview, kb0, kb1, std::min(nmax, kb1 + kKeyBlock), p.d_v, buf.data()) : vview;
+  for_key_blocks(vview, nmax, p.d_v, packed ? buf.data() : nullptr, [&](int64_t kb0, int64_t kb1, const RowView& vb) {
     for_row_groups(rows, [&](int64_t r0, auto mr) {
       constexpr int MR = decltype(mr)::value;
       const float* pr[MR];
@@ -189,7 +195,7 @@ void attend_rows(const AttendParams& p, int64_t rows, const float* q, int64_t q_
       for (int r = 0; r < MR; ++r)
         value_rows<1>(&pr[r], vb, common, std::min(kb1, n[r0 + r]), p.d_v, &orow[r]);
     });
-  }
+  });
   for (int64_t r = 0; r < rows; ++r) {
     const float inv = sums[r] > 0 ? 1.f / sums[r] : 0.f;  // n = 0: zeros, as attend()
     float* o = out + r * out_stride;
