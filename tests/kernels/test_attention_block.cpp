@@ -16,17 +16,12 @@
 #include "kernels/cpu/attention.h"
 #include "kernels/cpu/threadpool.h"
 #include "kernels/cpu/vec.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {
 
-std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using test_util::randn;
 
 uint32_t bits(float x) {
   uint32_t u;

@@ -9,17 +9,12 @@
 #include <vector>
 
 #include "kernels/cpu/indexer.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {
 
-std::vector<float> randn(int64_t n, uint32_t seed) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, 1.f);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using test_util::randn;
 
 struct IdxCase {
   int64_t H, d, rows, n;

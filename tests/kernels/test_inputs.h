@@ -1,4 +1,5 @@
-// A random weight and its storage for the GEMM tests (test_linear_bits.cpp, test_linear_bf16.cpp).
+// Random inputs for the kernel tests: activations (randn) and a weight with its storage (for the
+// GEMM tests, test_linear_bits.cpp and test_linear_bf16.cpp).
 //   BF16/F16/F32: N(0, 0.05) values rounded to the dtype.
 //   F8_E4M3: random codes (subnormals included, no NaN code: a test that wants one plants it),
 //     block scales mixing powers of two and non-powers of two (so bf16(code·scale) is inexact);
@@ -14,6 +15,15 @@
 #include "kernels/cpu/linear.h"
 
 namespace dsv32::test_util {
+
+// n values from N(0, scale²), reproducible from the seed.
+inline std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.f) {
+  std::mt19937 g(seed);
+  std::normal_distribution<float> d(0.f, scale);
+  std::vector<float> v(static_cast<size_t>(n));
+  for (auto& x : v) x = d(g);
+  return v;
+}
 
 struct TestWeight {
   std::vector<uint8_t> data;

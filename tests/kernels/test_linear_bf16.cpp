@@ -18,7 +18,7 @@
 
 #include "kernels/cpu/linear_bf16.h"
 #include "kernels/error.h"
-#include "tests/kernels/test_weight.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {

@@ -21,7 +21,7 @@
 #include <vector>
 
 #include "kernels/cpu/linear.h"
-#include "tests/kernels/test_weight.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {

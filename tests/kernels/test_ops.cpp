@@ -16,6 +16,7 @@
 #include "kernels/cpu/moe_route.h"
 #include "kernels/cpu/norm.h"
 #include "kernels/cpu/rope.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {
@@ -23,13 +24,7 @@ namespace {
 const double kU = std::ldexp(1.0, -24);
 double gamma(int64_t k) { return k * kU / (1 - k * kU); }
 
-std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = d(g);
-  return v;
-}
+using test_util::randn;
 
 using cases::LinearCase;  // the op contract's case list (bench/op_cases.h), shared with the GPU test
 

@@ -13,6 +13,7 @@
 #include "kernels/cpu/fp8_gemm.h"
 #include "kernels/cpu/round_bf16.h"
 #include "kernels/error.h"
+#include "tests/kernels/test_inputs.h"
 
 namespace dsv32 {
 namespace {
@@ -21,11 +22,10 @@ const double kU32 = std::ldexp(1.0, -24);   // fp32 unit roundoff
 const double kUbf16 = std::ldexp(1.0, -8);  // bf16 unit roundoff: |bf16(x) − x| ≤ 2^-8·|x|
 double gamma(int64_t k) { return k * kU32 / (1 - k * kU32); }
 
+// REF-1 activations are bf16 values: the shared generator's draws, rounded.
 std::vector<float> randn(int64_t n, uint32_t seed, float scale = 1.f) {
-  std::mt19937 g(seed);
-  std::normal_distribution<float> d(0.f, scale);
-  std::vector<float> v(n);
-  for (auto& x : v) x = bf16_round(d(g));  // REF-1 activations are bf16 values
+  std::vector<float> v = test_util::randn(n, seed, scale);
+  for (auto& x : v) x = bf16_round(x);
   return v;
 }
 
